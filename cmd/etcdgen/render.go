@@ -1,0 +1,237 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/all"
+)
+
+// RenderCmd renders targets.
+type RenderCmd struct {
+	SpecArgs
+	Target []string `short:"t" sep:"," placeholder:"NAME" help:"Targets to render (${targets}); repeatable or comma-separated. Default with --out: all."`
+	Out    string   `short:"o" placeholder:"DIR" help:"Write a file tree here instead of stdout."`
+	Check  bool     `help:"Compare the tree in --out with a fresh render; print a diff per stale file and exit 1 when anything differs. Writes nothing."`
+	Prune  bool     `help:"Remove files etcdgen wrote earlier into --out that are no longer rendered."`
+	Certs  string   `placeholder:"DIR" help:"Certificate bundle (from etcdgen certs) to place into the host trees. Those trees then hold private keys: keep them out of git."`
+	Format string   `enum:"text,json" default:"text" help:"What to print: text (paths written) or json (a manifest of every file: path, mode, size, sha256)."`
+}
+
+func (c *RenderCmd) Help() string {
+	return `Layout: one spec and one --target write that target's own tree straight
+under --out (out/etcd1/etc/etcd/etcd.conf), or to stdout when it is one file.
+Several specs or targets write <out>/<cluster>/<target>/...; on stdout, several
+files are a txtar archive ("-- path --" before each file).
+
+Examples:
+  etcdgen render --target systemd --out out/
+  etcdgen render --target k8s -f cluster.yaml > etcd.yaml
+  etcdgen render --out generated/ clusters/
+  etcdgen render --check --out generated/ clusters/`
+}
+
+func (c *RenderCmd) Run(e *env) error {
+	if err := c.checkFlags(); err != nil {
+		return err
+	}
+	targets, err := c.targets()
+	if err != nil {
+		return err
+	}
+	specs, err := c.load(e)
+	if err != nil {
+		return err
+	}
+	var bundle *render.Bundle
+	if c.Certs != "" {
+		if bundle, err = render.ReadBundle(c.Certs); err != nil {
+			return err
+		}
+	}
+	nested := len(specs) > 1 || len(targets) > 1
+	files, err := renderAll(specs, targets, nested, bundle)
+	if err != nil {
+		return err
+	}
+
+	switch {
+	case c.Check:
+		return c.check(e, files)
+	case c.Out == "":
+		if c.Format == "json" {
+			return printManifest(e, "", files)
+		}
+		return render.WriteStdout(e.stdout, files)
+	}
+	w := &render.TreeWriter{Root: c.Out, Manifest: true}
+	res, err := w.Write(files, c.Prune)
+	if err != nil {
+		return err
+	}
+	if c.Format == "json" {
+		return printManifest(e, c.Out, files)
+	}
+	for _, p := range res.Written {
+		fmt.Fprintln(e.stdout, path.Join(filepath.ToSlash(c.Out), p))
+	}
+	for _, p := range res.Pruned {
+		fmt.Fprintf(e.stdout, "removed %s\n", path.Join(filepath.ToSlash(c.Out), p))
+	}
+	fmt.Fprintf(e.stderr, "etcdgen: %d written, %d unchanged", len(res.Written), len(res.Unchanged))
+	if len(res.Pruned) > 0 {
+		fmt.Fprintf(e.stderr, ", %d removed", len(res.Pruned))
+	}
+	fmt.Fprintf(e.stderr, " in %s\n", c.Out)
+	if bundle != nil {
+		fmt.Fprintf(e.stderr, "etcdgen: the trees in %s hold private keys from %s: do not commit them\n", c.Out, c.Certs)
+	}
+	return nil
+}
+
+func (c *RenderCmd) checkFlags() error {
+	switch {
+	case c.Check && c.Out == "":
+		return usagef("--check compares with a tree: give --out DIR")
+	case c.Check && c.Prune:
+		return usagef("--check writes nothing; --prune removes files: use one")
+	case c.Prune && c.Out == "":
+		return usagef("--prune needs --out DIR")
+	case c.Certs != "" && c.Out == "" && !c.Check:
+		return usagef("--certs puts private keys into the output: give --out DIR (keys never go to stdout)")
+	}
+	return nil
+}
+
+// targets resolves --target; none means all with --out, and is an error
+// on stdout (a human asked for one thing).
+func (c *RenderCmd) targets() ([]render.Target, error) {
+	if len(c.Target) == 0 {
+		if c.Out == "" {
+			return nil, usagef("name a target for stdout (--target %s), or give --out DIR for all of them", strings.Join(all.Names(), "|"))
+		}
+		return all.Targets, nil
+	}
+	var out []render.Target
+	seen := map[string]bool{}
+	for _, n := range c.Target {
+		t, ok := all.Lookup(n)
+		if !ok {
+			return nil, usagef("unknown target %q; want one of %s", n, strings.Join(all.Names(), ", "))
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// renderAll runs every target on every spec, in parallel: targets are pure.
+// With nested, files go under <cluster>/<target>/.
+func renderAll(specs []loaded, targets []render.Target, nested bool, bundle *render.Bundle) ([]render.File, error) {
+	type job struct {
+		spec   loaded
+		target render.Target
+	}
+	var jobs []job
+	for _, s := range specs {
+		s.model.Bundle = bundle
+		for _, t := range targets {
+			if nested && t.Hosts && len(s.model.Members) == 0 {
+				continue // a Kubernetes-only spec has no host trees
+			}
+			jobs = append(jobs, job{s, t})
+		}
+	}
+	results := make([][]render.File, len(jobs))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			files, err := j.target.Run(j.spec.model)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if nested {
+				files = render.Prefix(j.spec.model.Name+"/"+j.target.Name, files)
+			}
+			results[i] = files
+		}()
+	}
+	wg.Wait()
+	var out []render.File
+	for i := range jobs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out = append(out, results[i]...)
+	}
+	render.SortFiles(out)
+	return out, nil
+}
+
+func (c *RenderCmd) check(e *env, files []render.File) error {
+	display := filepath.ToSlash(c.Out)
+	stale := render.Check(c.Out, display, files)
+	if len(stale) == 0 {
+		fmt.Fprintf(e.stderr, "etcdgen: %s is up to date (%d files)\n", c.Out, len(files))
+		return nil
+	}
+	for _, s := range stale {
+		switch s.What {
+		case "missing":
+			fmt.Fprintf(e.stdout, "%s is missing\n", s.Path)
+		case "orphaned":
+			fmt.Fprintf(e.stdout, "%s is orphaned: etcdgen wrote it, but no longer renders it (--prune removes it)\n", s.Path)
+		case "mode":
+			fmt.Fprintf(e.stdout, "%s has the wrong mode: %s", s.Path, s.Diff)
+		default:
+			fmt.Fprintf(e.stdout, "%s is stale:\n%s", s.Path, s.Diff)
+		}
+	}
+	fmt.Fprintf(e.stderr, "etcdgen: %d of %d files in %s differ from the specs; run etcdgen render --out %s to update\n", len(stale), len(files), c.Out, c.Out)
+	return exitError{exitInput}
+}
+
+type manifestEntry struct {
+	Path   string `json:"path"`
+	Mode   string `json:"mode"`
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+func printManifest(e *env, root string, files []render.File) error {
+	out := struct {
+		Root  string          `json:"root,omitempty"`
+		Files []manifestEntry `json:"files"`
+	}{Root: filepath.ToSlash(root), Files: []manifestEntry{}}
+	for _, f := range files {
+		sum := sha256.Sum256(f.Data)
+		out.Files = append(out.Files, manifestEntry{
+			Path:   f.Path,
+			Mode:   fmt.Sprintf("%04o", f.Mode.Perm()),
+			Size:   len(f.Data),
+			SHA256: hex.EncodeToString(sum[:]),
+		})
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.stdout, "%s\n", b)
+	return err
+}

@@ -1,0 +1,335 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rogpeppe/go-internal/diff"
+)
+
+// ManifestName lists, inside an output tree, the files etcdgen wrote there,
+// so --check can report orphans and --prune removes only etcdgen's own.
+const ManifestName = ".etcdgen-manifest"
+
+// WriteStdout writes one file's bytes, or several as a txtar archive
+// ("-- path --" headers). Private keys never go to stdout.
+func WriteStdout(w io.Writer, files []File) error {
+	for _, f := range files {
+		if f.Secret() {
+			return fmt.Errorf("%s is a private key and is never written to stdout; give --out DIR", f.Path)
+		}
+	}
+	if len(files) == 1 {
+		_, err := w.Write(files[0].Data)
+		return err
+	}
+	var b bytes.Buffer
+	for _, f := range files {
+		fmt.Fprintf(&b, "-- %s --\n", f.Path)
+		b.Write(f.Data)
+		if len(f.Data) > 0 && f.Data[len(f.Data)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// TreeWriter writes files under a root directory. Each file goes to a
+// temporary file in its own directory, is synced, and renamed into place;
+// every temporary file is written before the first rename, so a failure
+// leaves the old tree as it was. It never follows a symlink inside the root.
+type TreeWriter struct {
+	Root string
+	// Manifest records the written paths in Root/.etcdgen-manifest.
+	Manifest bool
+	// failAfter injects a write failure after n files (tests only).
+	failAfter int
+}
+
+// Result says what a write did, by output path.
+type Result struct {
+	Written   []string
+	Unchanged []string
+	Pruned    []string
+}
+
+// Write writes files (paths relative to Root). prune removes files listed
+// in the old manifest that are no longer rendered.
+func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
+	res := &Result{}
+	all := files
+	oldManifest := t.readManifest()
+	if t.Manifest {
+		all = append(append([]File(nil), files...), File{Path: ManifestName, Mode: 0o644, Data: manifestBytes(files)})
+	}
+	type pending struct {
+		tmp, dst string
+		rel      string
+	}
+	var staged []pending
+	cleanup := func() {
+		for _, p := range staged {
+			os.Remove(p.tmp)
+		}
+	}
+	for i, f := range all {
+		if err := CheckPath(f.Path); err != nil {
+			cleanup()
+			return nil, err
+		}
+		dst, err := t.safePath(f.Path)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		if same(dst, f) {
+			if f.Path != ManifestName {
+				res.Unchanged = append(res.Unchanged, f.Path)
+			}
+			continue
+		}
+		if t.failAfter > 0 && i >= t.failAfter {
+			cleanup()
+			return nil, fmt.Errorf("write %s: injected failure", f.Path)
+		}
+		dirMode := fs.FileMode(0o755)
+		if f.Secret() {
+			dirMode = 0o700
+		}
+		if err := t.mkdirs(path.Dir(f.Path), dirMode); err != nil {
+			cleanup()
+			return nil, err
+		}
+		tmp, err := writeTemp(filepath.Dir(dst), f)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("write %s: %w", filepath.Join(t.Root, filepath.FromSlash(f.Path)), err)
+		}
+		staged = append(staged, pending{tmp: tmp, dst: dst, rel: f.Path})
+	}
+	for i, p := range staged {
+		if err := os.Rename(p.tmp, p.dst); err != nil {
+			for _, q := range staged[i:] {
+				os.Remove(q.tmp)
+			}
+			return nil, fmt.Errorf("write %s: %w", p.dst, err)
+		}
+		if p.rel != ManifestName {
+			res.Written = append(res.Written, p.rel)
+		}
+	}
+	dirs := map[string]bool{}
+	for _, p := range staged {
+		dirs[filepath.Dir(p.dst)] = true
+	}
+	syncDirs(dirs)
+	if prune {
+		rendered := map[string]bool{}
+		for _, f := range files {
+			rendered[f.Path] = true
+		}
+		for _, p := range oldManifest {
+			if rendered[p] || CheckPath(p) != nil {
+				continue
+			}
+			dst, err := t.safePath(p)
+			if err != nil {
+				continue
+			}
+			if err := os.Remove(dst); err == nil {
+				res.Pruned = append(res.Pruned, p)
+			}
+		}
+	}
+	return res, nil
+}
+
+// safePath maps a relative path under Root to a real path, refusing any
+// existing component (below Root) that is a symlink or not a directory.
+func (t *TreeWriter) safePath(rel string) (string, error) {
+	parts := strings.Split(rel, "/")
+	cur := t.Root
+	for i, part := range parts {
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return "", fmt.Errorf("%s is a symlink; etcdgen does not write through symlinks inside --out", cur)
+		}
+		last := i == len(parts)-1
+		if !last && !fi.IsDir() {
+			return "", fmt.Errorf("%s is a file, but %s needs it to be a directory", cur, rel)
+		}
+		if last && !fi.Mode().IsRegular() {
+			return "", fmt.Errorf("%s exists and is not a regular file", cur)
+		}
+	}
+	return cur, nil
+}
+
+func (t *TreeWriter) mkdirs(rel string, mode fs.FileMode) error {
+	if rel == "." {
+		return os.MkdirAll(t.Root, 0o755)
+	}
+	if err := os.MkdirAll(t.Root, 0o755); err != nil {
+		return err
+	}
+	cur := t.Root
+	for _, part := range strings.Split(rel, "/") {
+		cur = filepath.Join(cur, part)
+		err := os.Mkdir(cur, mode)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return err
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", cur)
+		}
+	}
+	return nil
+}
+
+// writeTemp creates the file with its final mode from the first byte
+// (os.CreateTemp makes it 0600; wider modes are set before any data).
+func writeTemp(dir string, f File) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".etcdgen-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	name := tmp.Name()
+	fail := func(err error) (string, error) {
+		tmp.Close()
+		os.Remove(name)
+		return "", err
+	}
+	if err := tmp.Chmod(f.Mode.Perm()); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(f.Data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// syncDirs makes the renames durable; best effort, as some filesystems
+// refuse to sync a directory.
+func syncDirs(dirs map[string]bool) {
+	for d := range dirs {
+		if f, err := os.Open(d); err == nil {
+			f.Sync()
+			f.Close()
+		}
+	}
+}
+
+// same reports whether the file at dst already has f's bytes and mode.
+func same(dst string, f File) bool {
+	fi, err := os.Lstat(dst)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != f.Mode.Perm() {
+		return false
+	}
+	data, err := os.ReadFile(dst)
+	return err == nil && bytes.Equal(data, f.Data)
+}
+
+func manifestBytes(files []File) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Files written by etcdgen; --prune removes those no longer rendered.\n")
+	paths := make([]string, 0, len(files))
+	for _, f := range files {
+		paths = append(paths, f.Path)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		b.WriteString(p + "\n")
+	}
+	return b.Bytes()
+}
+
+func (t *TreeWriter) readManifest() []string {
+	data, err := os.ReadFile(filepath.Join(t.Root, ManifestName))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Stale is one way the tree on disk differs from the render.
+type Stale struct {
+	Path string
+	// What is "stale", "missing", "orphaned" (in the manifest, no longer
+	// rendered) or "mode" (bytes equal, permissions differ).
+	What string
+	Diff []byte
+}
+
+// Check compares the rendered files with the tree under root and returns
+// every difference; it writes nothing. display names root in messages.
+func Check(root, display string, files []File) []Stale {
+	var out []Stale
+	t := &TreeWriter{Root: root}
+	rendered := map[string]bool{}
+	for _, f := range files {
+		rendered[f.Path] = true
+		name := path.Join(display, f.Path)
+		dst, err := t.safePath(f.Path)
+		if err != nil {
+			out = append(out, Stale{Path: name, What: "stale", Diff: []byte(err.Error() + "\n")})
+			continue
+		}
+		data, err := os.ReadFile(dst)
+		if err != nil {
+			out = append(out, Stale{Path: name, What: "missing"})
+			continue
+		}
+		if !bytes.Equal(data, f.Data) {
+			var d []byte
+			if !f.Secret() {
+				d = diff.Diff(name, data, "rendered", f.Data)
+			}
+			out = append(out, Stale{Path: name, What: "stale", Diff: d})
+			continue
+		}
+		if fi, err := os.Stat(dst); err == nil && fi.Mode().Perm() != f.Mode.Perm() {
+			out = append(out, Stale{Path: name, What: "mode", Diff: []byte(fmt.Sprintf("mode %v, want %v\n", fi.Mode().Perm(), f.Mode.Perm()))})
+		}
+	}
+	for _, p := range t.readManifest() {
+		if !rendered[p] {
+			if _, err := os.Lstat(filepath.Join(root, filepath.FromSlash(p))); err == nil {
+				out = append(out, Stale{Path: path.Join(display, p), What: "orphaned"})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package render
+
+import (
+	"fmt"
+
+	"github.com/etcdgen/etcdgen/schema"
+)
+
+// Kubernetes is the cluster as a StatefulSet.
+type Kubernetes struct {
+	Namespace     string
+	Replicas      int
+	ClusterDomain string
+	// StatefulSet is also the headless Service's name: pods resolve as
+	// <pod>.<StatefulSet>.
+	StatefulSet   string
+	ClientService string
+	Image         string
+	StorageSize   string
+	StorageClass  string
+	AntiAffinity  string
+	MetricsPort   int
+	ClientPort    int
+	PeerPort      int
+	Resources     schema.Resources
+	IssuerRef     *schema.IssuerRef
+	// Labels selecting the pods (app.kubernetes.io/name, .../instance).
+	Labels map[string]string
+	Pods   []Pod
+	// InitialCluster is --initial-cluster of the pods.
+	InitialCluster string
+	// ClientURLs are the pods' advertised client URLs, in pod order.
+	ClientURLs []string
+	// Secret names the certificates are written to.
+	CASecret, ServerSecret, PeerSecret, ClientSecret string
+}
+
+// Pod is one StatefulSet pod.
+type Pod struct {
+	Name string
+	// PeerURL is <scheme>://<pod>.<svc>:<peer>, as etcd's Kubernetes guide.
+	PeerURL string
+	// ClientURL uses <pod>.<svc>.<ns>.svc, which resolves from any
+	// namespace (kube-apiserver is rarely in etcd's).
+	ClientURL string
+	// DNSNames are every name the pod answers to, short to fully qualified.
+	DNSNames []string
+}
+
+func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
+	spec := schema.Kubernetes{Namespace: "default", ClusterDomain: "cluster.local", StorageSize: "1Gi", AntiAffinity: "required"}
+	if c.Kubernetes != nil {
+		spec = *c.Kubernetes
+	}
+	k := Kubernetes{
+		Namespace:     spec.Namespace,
+		Replicas:      spec.Replicas,
+		ClusterDomain: spec.ClusterDomain,
+		StatefulSet:   spec.StatefulSetName,
+		Image:         spec.Image,
+		StorageSize:   spec.StorageSize,
+		StorageClass:  spec.StorageClass,
+		AntiAffinity:  spec.AntiAffinity,
+		MetricsPort:   PodMetricsPort,
+		ClientPort:    c.Ports.Client,
+		PeerPort:      c.Ports.Peer,
+		IssuerRef:     spec.IssuerRef,
+	}
+	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
+		k.MetricsPort = *c.Ports.Metrics
+	}
+	if k.Replicas == 0 {
+		k.Replicas = len(c.Members)
+		if k.Replicas == 0 {
+			k.Replicas = 3
+		}
+	}
+	if k.StatefulSet == "" {
+		k.StatefulSet = c.Name
+	}
+	k.ClientService = k.StatefulSet + "-client"
+	if k.Image == "" {
+		k.Image = "gcr.io/etcd-development/etcd:v" + c.Version
+	}
+	if spec.Resources != nil {
+		k.Resources = *spec.Resources
+	} else {
+		k.Resources = schema.Resources{Requests: map[string]string{"cpu": "100m", "memory": "256Mi"}}
+	}
+	k.Labels = map[string]string{
+		"app.kubernetes.io/name":     "etcd",
+		"app.kubernetes.io/instance": c.Name,
+	}
+	k.CASecret = k.StatefulSet + "-ca"
+	k.ServerSecret = k.StatefulSet + "-server-tls"
+	k.PeerSecret = k.StatefulSet + "-peer-tls"
+	k.ClientSecret = k.StatefulSet + "-client-tls"
+
+	svc, ns, dom := k.StatefulSet, k.Namespace, k.ClusterDomain
+	var initial []string
+	for i := 0; i < k.Replicas; i++ {
+		name := fmt.Sprintf("%s-%d", k.StatefulSet, i)
+		p := Pod{
+			Name:      name,
+			PeerURL:   URL(scheme, name+"."+svc, k.PeerPort),
+			ClientURL: URL(scheme, name+"."+svc+"."+ns+".svc", k.ClientPort),
+			DNSNames: []string{
+				name,
+				name + "." + svc,
+				name + "." + svc + "." + ns,
+				name + "." + svc + "." + ns + ".svc",
+				name + "." + svc + "." + ns + ".svc." + dom,
+			},
+		}
+		initial = append(initial, name+"="+p.PeerURL)
+		k.ClientURLs = append(k.ClientURLs, p.ClientURL)
+		k.Pods = append(k.Pods, p)
+	}
+	k.InitialCluster = joinComma(initial)
+	return k
+}
+
+// ServiceDNSNames are the names of the Services, short to fully qualified.
+func (k *Kubernetes) ServiceDNSNames() []string {
+	var out []string
+	for _, svc := range []string{k.StatefulSet, k.ClientService} {
+		out = append(out, svc, svc+"."+k.Namespace, svc+"."+k.Namespace+".svc", svc+"."+k.Namespace+".svc."+k.ClusterDomain)
+	}
+	return out
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}

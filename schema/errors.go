@@ -1,0 +1,397 @@
+package schema
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+)
+
+// Pos is a place in a spec file. Line and Col are 1-based; zero when the
+// problem has no single place (an empty file, a missing member list).
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string {
+	file := p.File
+	if file == "" {
+		file = "<built-in example>"
+	}
+	if p.Line == 0 {
+		return file
+	}
+	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Col)
+}
+
+// Problem is one error or warning about a spec.
+type Problem struct {
+	Pos  Pos
+	Path string // CUE path of the field, e.g. members[1].ip; empty for the whole spec
+	Msg  string
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return fmt.Sprintf("%s: %s", p.Pos, p.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", p.Pos, p.Path, p.Msg)
+}
+
+// Errors is every problem found in one spec, in file order.
+type Errors struct {
+	List []Problem
+}
+
+func (e *Errors) Error() string {
+	lines := make([]string, len(e.List))
+	for i, p := range e.List {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func errorf(file, path, format string, args ...any) error {
+	return &Errors{List: []Problem{{Pos: Pos{File: file}, Path: path, Msg: fmt.Sprintf(format, args...)}}}
+}
+
+// hints say what a field wants, in the words of a person fixing the spec.
+// Keys are paths with list indices written as [].
+var hints = map[string]string{
+	"name":                               "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd-prod\")",
+	"version":                            "an etcd version \"3.5.x\" or \"3.6.x\" (e.g. \"3.6.16\")",
+	"members":                            "a list of members, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]",
+	"members[]":                          "a member, e.g. {name: \"etcd1\", ip: \"10.0.0.11\"}",
+	"members[].name":                     "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd1\")",
+	"members[].ip":                       "an IP address as a string, e.g. \"10.0.0.11\" or \"fd00::11\"",
+	"members[].hostnames":                "a list of DNS names, e.g. [\"etcd1.example.com\"]",
+	"members[].hostnames[]":              "a DNS name: lowercase labels separated by dots, e.g. \"etcd1.example.com\"",
+	"members[].initialState":             "\"new\" or \"existing\"",
+	"ports":                              "{client: 2379, peer: 2380, metrics: 2381}",
+	"ports.client":                       "a port number from 1 to 65535 (default 2379)",
+	"ports.peer":                         "a port number from 1 to 65535 (default 2380)",
+	"ports.metrics":                      "a port number from 1 to 65535, or 0 to turn the host listener off",
+	"dataDir":                            "an absolute path without spaces or quotes (default \"/var/lib/etcd\")",
+	"walDir":                             "an absolute path without spaces or quotes, e.g. \"/var/lib/etcd-wal\"",
+	"token":                              "letters, digits, '.', '_' and '-' (default: the cluster name)",
+	"initialClusterState":                "\"new\" or \"existing\"",
+	"listenLocalhost":                    "true or false",
+	"tls":                                "a struct, e.g. {enabled: true}",
+	"tls.enabled":                        "true or false",
+	"tls.clientCertAuth":                 "true or false",
+	"tls.peerCertAuth":                   "true or false",
+	"tls.keyAlgorithm":                   "\"ecdsa\" or \"rsa\"",
+	"tls.keySize":                        "256 or 384 for ecdsa, 2048, 3072 or 4096 for rsa",
+	"tls.caValidity":                     "a duration such as \"87600h\"",
+	"tls.certValidity":                   "a duration such as \"43800h\"",
+	"tls.renewBefore":                    "a duration such as \"720h\"",
+	"tls.minVersion":                     "\"TLS1.2\" or \"TLS1.3\"",
+	"tls.dir":                            "an absolute path without spaces or quotes, e.g. \"/etc/etcd/pki\"",
+	"tuning.heartbeatInterval":           "milliseconds, at least 1 (default 100)",
+	"tuning.electionTimeout":             "milliseconds from 1 to 50000, at least 5x the heartbeat (default 1000)",
+	"tuning.snapshotCount":               "a positive integer (default 10000)",
+	"tuning.quotaBackendBytes":           "bytes from 0 (etcd's default, 2 GiB) to 8589934592 (8 GiB, etcd's suggested maximum)",
+	"tuning.autoCompaction.mode":         "\"periodic\" or \"revision\"",
+	"tuning.autoCompaction.retention":    "a duration such as \"1h\" (periodic) or a revision count such as \"1000\"",
+	"tuning.initialCorruptCheck":         "true or false",
+	"tuning.watchProgressNotifyInterval": "a duration such as \"5s\"",
+	"host.binary":                        "an absolute path without spaces or quotes (default \"/usr/local/bin/etcd\")",
+	"host.user":                          "a user name: lowercase letters, digits and '-' (default \"root\")",
+	"host.limitNOFILE":                   "an integer of at least 1024 (default 65536)",
+	"apiserver.caFile":                   "an absolute path without spaces or quotes",
+	"apiserver.certFile":                 "an absolute path without spaces or quotes",
+	"apiserver.keyFile":                  "an absolute path without spaces or quotes",
+	"apiserver.prefix":                   "a key prefix starting with '/', e.g. \"/registry\"",
+	"kubeadm.apiVersion":                 "\"v1beta4\" or \"v1beta3\"",
+	"kubeadm.kubernetesVersion":          "a Kubernetes version such as \"v1.36.3\"",
+	"kubeadm.controlPlaneEndpoint":       "host:port, e.g. \"k8s-api.example.com:6443\"",
+	"kubernetes.namespace":               "a DNS-1123 label (default \"default\")",
+	"kubernetes.replicas":                "an integer from 1 to 15 (default: the member count, or 3)",
+	"kubernetes.clusterDomain":           "a DNS name (default \"cluster.local\")",
+	"kubernetes.statefulSetName":         "a DNS-1123 label (default: the cluster name)",
+	"kubernetes.image":                   "an image reference such as \"gcr.io/etcd-development/etcd:v3.6.16\"",
+	"kubernetes.storageSize":             "a quantity such as \"1Gi\"",
+	"kubernetes.storageClass":            "a StorageClass name",
+	"kubernetes.antiAffinity":            "\"required\" or \"preferred\"",
+	"kubernetes.issuerRef.name":          "a DNS-1123 label naming an Issuer or ClusterIssuer",
+	"kubernetes.issuerRef.kind":          "\"Issuer\" or \"ClusterIssuer\"",
+	"kubernetes.issuerRef.group":         "an API group (default \"cert-manager.io\")",
+	"kubernetes.resources.requests":      "a map such as {cpu: \"100m\", memory: \"256Mi\"}",
+	"kubernetes.resources.limits":        "a map such as {cpu: \"1\", memory: \"1Gi\"}",
+}
+
+// explain turns CUE's errors into one Problem per field, with the user's
+// position, what is wrong and what would be right.
+func (l *Loader) explain(name string, user cue.Value, err error) error {
+	seen := map[string]bool{}
+	var list []Problem
+	for _, e := range cueerrors.Errors(err) {
+		path := pathString(trimDef(e.Path()))
+		if seen[path] {
+			continue
+		}
+		seen[path] = true
+		pos := posOf(name, user, path)
+		for _, p := range cueerrors.Positions(e) {
+			if p.Filename() == name && p.IsValid() {
+				pos = fromToken(name, p)
+				break
+			}
+		}
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		list = append(list, Problem{Pos: pos, Path: path, Msg: rewrite(user, path, msg)})
+	}
+	// CUE stops reporting closedness once other errors exist; report every
+	// unknown field regardless, with a hint for near misses.
+	for _, p := range unknownFields(name, user, "") {
+		if !seen[p.Path] {
+			seen[p.Path] = true
+			list = append(list, p)
+		}
+	}
+	sortProblems(list)
+	return &Errors{List: list}
+}
+
+// unknownFields walks the user's spec and reports fields the schema lacks.
+func unknownFields(name string, v cue.Value, path string) []Problem {
+	var out []Problem
+	switch v.IncompleteKind() {
+	case cue.StructKind:
+		known := fieldsAt(hintKey(path))
+		if known == nil {
+			return nil // a map such as resources.requests
+		}
+		it, err := v.Fields(cue.Optional(true))
+		if err != nil {
+			return nil
+		}
+		for it.Next() {
+			field := it.Selector().Unquoted()
+			p := field
+			if path != "" {
+				p = path + "." + field
+			}
+			if !contains(known, field) {
+				out = append(out, Problem{Pos: fromToken(name, it.Value().Pos()), Path: p, Msg: rewrite(v, p, "field not allowed")})
+				continue
+			}
+			out = append(out, unknownFields(name, it.Value(), p)...)
+		}
+	case cue.ListKind:
+		it, err := v.List()
+		if err != nil {
+			return nil
+		}
+		for i := 0; it.Next(); i++ {
+			out = append(out, unknownFields(name, it.Value(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func rewrite(user cue.Value, path, msg string) string {
+	key := hintKey(path)
+	if strings.Contains(msg, "field not allowed") {
+		parent, field := splitPath(path)
+		m := fmt.Sprintf("unknown field %q", field)
+		if known := fieldsAt(hintKey(parent)); len(known) > 0 {
+			if s := closest(field, known); s != "" {
+				return m + fmt.Sprintf("; did you mean %q?", s)
+			}
+			return m + "; known fields here: " + strings.Join(known, ", ")
+		}
+		return m
+	}
+	hint := hints[key]
+	v := user.LookupPath(cue.ParsePath(path))
+	if !v.Exists() {
+		if strings.Contains(msg, "incomplete") || strings.Contains(msg, "non-concrete") {
+			if hint != "" {
+				return "missing required field; want " + hint
+			}
+			return "missing required field"
+		}
+		if hint != "" {
+			return msg + "; want " + hint
+		}
+		return msg
+	}
+	if hint == "" {
+		return msg
+	}
+	return fmt.Sprintf("%s is not allowed; want %s", short(fmt.Sprint(v)), hint)
+}
+
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "..."
+	}
+	return s
+}
+
+// trimDef drops the schema's own #Cluster from a path: users never wrote it.
+func trimDef(sel []string) []string {
+	if len(sel) > 0 && sel[0] == "#Cluster" {
+		return sel[1:]
+	}
+	return sel
+}
+
+// pathString renders CUE path selectors as members[1].ip.
+func pathString(sel []string) string {
+	var b strings.Builder
+	for _, s := range sel {
+		if _, err := strconv.Atoi(s); err == nil {
+			b.WriteString("[" + s + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// hintKey replaces list indices with [] so one hint serves every member.
+func hintKey(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] == '[' {
+			j := strings.IndexByte(path[i:], ']')
+			if j > 0 {
+				b.WriteString("[]")
+				i += j
+				continue
+			}
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
+}
+
+func splitPath(path string) (parent, field string) {
+	i := strings.LastIndexByte(path, '.')
+	if i < 0 {
+		return "", path
+	}
+	return path[:i], path[i+1:]
+}
+
+// fieldsAt lists the spec's field names at a path ("" is the top), read
+// from the Go structs that mirror the schema.
+func fieldsAt(key string) []string {
+	t := reflect.TypeOf(Cluster{})
+	if key != "" {
+		for _, part := range strings.Split(key, ".") {
+			list := strings.HasSuffix(part, "[]")
+			part = strings.TrimSuffix(part, "[]")
+			t = fieldType(t, part)
+			if t == nil {
+				return nil
+			}
+			if list && t.Kind() == reflect.Slice {
+				t = t.Elem()
+			}
+		}
+	}
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if tag != "" && tag != "-" {
+			names = append(names, tag)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func fieldType(t reflect.Type, name string) reflect.Type {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := 0; i < t.NumField(); i++ {
+		if strings.Split(t.Field(i).Tag.Get("json"), ",")[0] == name {
+			return t.Field(i).Type
+		}
+	}
+	return nil
+}
+
+// closest returns the known name within edit distance 2 of s (a typo such
+// as "memebers"), or "".
+func closest(s string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein (optimal string alignment)
+// distance, so a swap of two letters counts as one edit.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+func sortProblems(list []Problem) {
+	sort.SliceStable(list, func(i, j int) bool {
+		a, b := list[i].Pos, list[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return list[i].Path < list[j].Path
+	})
+}

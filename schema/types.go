@@ -1,0 +1,114 @@
+package schema
+
+// Cluster is a validated spec with the schema's defaults filled in. Field
+// comments live in cluster.cue, the user-facing contract; these structs only
+// mirror it for decoding. Optional fields are pointers or empty values.
+type Cluster struct {
+	Name                string      `json:"name"`
+	Version             string      `json:"version"`
+	Members             []Member    `json:"members"`
+	Ports               Ports       `json:"ports"`
+	DataDir             string      `json:"dataDir"`
+	WALDir              string      `json:"walDir"`
+	Token               string      `json:"token"`
+	InitialClusterState string      `json:"initialClusterState"`
+	ListenLocalhost     bool        `json:"listenLocalhost"`
+	TLS                 TLS         `json:"tls"`
+	Tuning              Tuning      `json:"tuning"`
+	Host                Host        `json:"host"`
+	APIServer           APIServer   `json:"apiserver"`
+	Kubeadm             Kubeadm     `json:"kubeadm"`
+	Kubernetes          *Kubernetes `json:"kubernetes"`
+
+	// Source is where the spec came from, as the user named it ("-" for
+	// stdin, "" for the built-in example).
+	Source string `json:"-"`
+	// HasMembers tells a Kubernetes-only spec (members left out) from one
+	// with members.
+	HasMembers bool `json:"-"`
+}
+
+type Member struct {
+	Name         string   `json:"name"`
+	IP           string   `json:"ip"`
+	Hostnames    []string `json:"hostnames"`
+	InitialState string   `json:"initialState"`
+}
+
+type Ports struct {
+	Client int `json:"client"`
+	Peer   int `json:"peer"`
+	// Metrics is nil when the spec leaves it to the target's default.
+	Metrics *int `json:"metrics"`
+}
+
+type TLS struct {
+	Enabled        bool   `json:"enabled"`
+	ClientCertAuth bool   `json:"clientCertAuth"`
+	PeerCertAuth   bool   `json:"peerCertAuth"`
+	KeyAlgorithm   string `json:"keyAlgorithm"`
+	KeySize        int    `json:"keySize"`
+	CAValidity     string `json:"caValidity"`
+	CertValidity   string `json:"certValidity"`
+	RenewBefore    string `json:"renewBefore"`
+	MinVersion     string `json:"minVersion"`
+	Dir            string `json:"dir"`
+}
+
+type Tuning struct {
+	HeartbeatInterval           int             `json:"heartbeatInterval"`
+	ElectionTimeout             int             `json:"electionTimeout"`
+	SnapshotCount               int             `json:"snapshotCount"`
+	QuotaBackendBytes           int64           `json:"quotaBackendBytes"`
+	AutoCompaction              *AutoCompaction `json:"autoCompaction"`
+	InitialCorruptCheck         bool            `json:"initialCorruptCheck"`
+	WatchProgressNotifyInterval string          `json:"watchProgressNotifyInterval"`
+}
+
+type AutoCompaction struct {
+	Mode      string `json:"mode"`
+	Retention string `json:"retention"`
+}
+
+type Host struct {
+	Binary      string `json:"binary"`
+	User        string `json:"user"`
+	LimitNOFILE int    `json:"limitNOFILE"`
+}
+
+type APIServer struct {
+	CAFile   string `json:"caFile"`
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+	Prefix   string `json:"prefix"`
+}
+
+type Kubeadm struct {
+	APIVersion           string `json:"apiVersion"`
+	KubernetesVersion    string `json:"kubernetesVersion"`
+	ControlPlaneEndpoint string `json:"controlPlaneEndpoint"`
+}
+
+type Kubernetes struct {
+	Namespace       string     `json:"namespace"`
+	Replicas        int        `json:"replicas"`
+	ClusterDomain   string     `json:"clusterDomain"`
+	StatefulSetName string     `json:"statefulSetName"`
+	Image           string     `json:"image"`
+	StorageSize     string     `json:"storageSize"`
+	StorageClass    string     `json:"storageClass"`
+	AntiAffinity    string     `json:"antiAffinity"`
+	Resources       *Resources `json:"resources"`
+	IssuerRef       *IssuerRef `json:"issuerRef"`
+}
+
+type Resources struct {
+	Requests map[string]string `json:"requests"`
+	Limits   map[string]string `json:"limits"`
+}
+
+type IssuerRef struct {
+	Name  string `json:"name"`
+	Kind  string `json:"kind"`
+	Group string `json:"group"`
+}

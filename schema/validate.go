@@ -1,0 +1,154 @@
+package schema
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// validate checks the rules CUE expresses badly: uniqueness, addresses,
+// port collisions, timing relations. It reports every problem, not the
+// first; pos finds a field in the user's file.
+func validate(c *Cluster, pos func(path string) Pos) (errs, warns []Problem) {
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, Problem{Pos: pos(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	warn := func(path, format string, args ...any) {
+		warns = append(warns, Problem{Pos: pos(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	switch {
+	case !c.HasMembers && c.Kubernetes == nil:
+		bad("", "no members: list the hosts (members: [{name: \"etcd1\", ip: \"10.0.0.11\"}, ...]), or add a kubernetes: block for a cluster that runs only as pods")
+	case c.HasMembers && len(c.Members) == 0:
+		bad("members", "empty member list; want at least one member, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]")
+	}
+
+	names := map[string]int{}
+	addrs := map[netip.Addr]int{}
+	for i, m := range c.Members {
+		p := fmt.Sprintf("members[%d]", i)
+		if j, ok := names[m.Name]; ok {
+			bad(p+".name", "duplicate member name %q (also members[%d]); want a unique name per member", m.Name, j)
+		} else {
+			names[m.Name] = i
+		}
+		addr, msg := ParseMemberIP(m.IP)
+		if msg != "" {
+			bad(p+".ip", "%q %s", m.IP, msg)
+			continue
+		}
+		if j, ok := addrs[addr]; ok {
+			bad(p+".ip", "duplicate address %s (also members[%d]); want one address per member", addr, j)
+		} else {
+			addrs[addr] = i
+		}
+		hosts := map[string]bool{}
+		for k, h := range m.Hostnames {
+			if hosts[h] {
+				bad(fmt.Sprintf("%s.hostnames[%d]", p, k), "duplicate hostname %q", h)
+			}
+			hosts[h] = true
+		}
+	}
+
+	ports := []struct {
+		path string
+		port int
+	}{{"ports.client", c.Ports.Client}, {"ports.peer", c.Ports.Peer}}
+	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
+		ports = append(ports, struct {
+			path string
+			port int
+		}{"ports.metrics", *c.Ports.Metrics})
+	}
+	for i := range ports {
+		for j := 0; j < i; j++ {
+			if ports[i].port == ports[j].port {
+				bad(ports[i].path, "port %d is also %s; want a different port for each listener", ports[i].port, ports[j].path)
+			}
+		}
+	}
+	if c.Ports.Metrics == nil {
+		// The host default (2381) must not collide with a custom port.
+		for _, p := range ports {
+			if p.port == 2381 {
+				bad(p.path, "port 2381 is the default metrics port; set ports.metrics to another port, or 0 to turn metrics off")
+			}
+		}
+	}
+
+	if t := c.Tuning; t.ElectionTimeout < 5*t.HeartbeatInterval {
+		bad("tuning.electionTimeout", "%d ms is less than 5x the heartbeat interval (%d ms); want at least %d ms (etcd refuses to start otherwise)", t.ElectionTimeout, t.HeartbeatInterval, 5*t.HeartbeatInterval)
+	}
+
+	durations := map[string]string{
+		"tls.caValidity":   c.TLS.CAValidity,
+		"tls.certValidity": c.TLS.CertValidity,
+		"tls.renewBefore":  c.TLS.RenewBefore,
+	}
+	parsed := map[string]time.Duration{}
+	for _, path := range []string{"tls.caValidity", "tls.certValidity", "tls.renewBefore"} {
+		d, err := time.ParseDuration(durations[path])
+		if err != nil || d <= 0 {
+			bad(path, "%q is not a positive duration; want e.g. \"43800h\"", durations[path])
+			continue
+		}
+		parsed[path] = d
+	}
+	if ca, leaf := parsed["tls.caValidity"], parsed["tls.certValidity"]; ca > 0 && leaf > ca {
+		bad("tls.certValidity", "%s outlives the CA (tls.caValidity %s); want at most the CA's validity", c.TLS.CertValidity, c.TLS.CAValidity)
+	}
+	if leaf, renew := parsed["tls.certValidity"], parsed["tls.renewBefore"]; leaf > 0 && renew >= leaf {
+		bad("tls.renewBefore", "%s is not shorter than tls.certValidity %s; every run would re-issue every cert", c.TLS.RenewBefore, c.TLS.CertValidity)
+	}
+	if c.Tuning.WatchProgressNotifyInterval != "" {
+		if _, err := time.ParseDuration(c.Tuning.WatchProgressNotifyInterval); err != nil {
+			bad("tuning.watchProgressNotifyInterval", "%q is not a duration; want e.g. \"5s\"", c.Tuning.WatchProgressNotifyInterval)
+		}
+	}
+	if ac := c.Tuning.AutoCompaction; ac != nil {
+		if ac.Mode == "revision" && strings.IndexFunc(ac.Retention, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			bad("tuning.autoCompaction.retention", "%q is not a revision count; want an integer such as \"1000\" for mode \"revision\"", ac.Retention)
+		}
+	}
+	if c.WALDir != "" && strings.TrimSuffix(c.WALDir, "/") == strings.TrimSuffix(c.DataDir, "/") {
+		bad("walDir", "%q is the data directory; want a separate directory or none", c.WALDir)
+	}
+
+	if len(errs) > 0 {
+		return errs, warns
+	}
+	switch n := len(c.Members); {
+	case !c.HasMembers:
+	case n == 1:
+		warn("members", "one member: no fault tolerance; 3 or 5 members survive 1 or 2 failures")
+	case n > 7:
+		warn("members", "%d members: every write waits for a majority of %d; etcd recommends at most 7", n, n/2+1)
+	case n%2 == 0:
+		warn("members", "%d members tolerate as many failures as %d (%d); an odd count is better", n, n-1, (n-1)/2)
+	}
+	return errs, warns
+}
+
+// ParseMemberIP parses a member address strictly: no zones, no IPv4-mapped
+// IPv6, no unspecified or multicast addresses (an etcd member must be
+// reachable at it). The message says what is wrong, or is empty.
+func ParseMemberIP(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, "is not an IP address; want IPv4 such as \"10.0.0.11\" or IPv6 such as \"fd00::11\" (no leading zeros, no port)"
+	}
+	switch {
+	case a.Zone() != "":
+		return a, "has a zone; want an address without %zone (etcd peers cannot use link-local zones)"
+	case a.Is4In6():
+		return a, fmt.Sprintf("is an IPv4-mapped IPv6 address; write the IPv4 address %q", a.Unmap())
+	case a.IsUnspecified():
+		return a, "is the unspecified address; want the member's own address"
+	case a.IsMulticast():
+		return a, "is a multicast address; want the member's own address"
+	}
+	return a, ""
+}
