@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rogpeppe/go-internal/diff"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -65,14 +66,18 @@ func cmpGolden(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	got := ts.MkAbs(args[0])
 	want := filepath.Join(ts.Getenv("GOLDEN"), args[1])
-	if ts.Getenv("ETCDGEN_UPDATE") != "" {
-		ts.Check(os.RemoveAll(want))
-		ts.Check(copyTree(got, want))
-		return
-	}
 	gotFiles, err := listTree(got)
 	ts.Check(err)
+	if ts.Getenv("ETCDGEN_UPDATE") != "" {
+		// Several scripts share a golden tree and run in parallel: touch
+		// only what differs.
+		ts.Check(syncTree(gotFiles, want))
+		return
+	}
 	wantFiles, err := listTree(want)
+	if os.IsNotExist(err) {
+		ts.Fatalf("no golden tree %s; run make golden and review it", args[1])
+	}
 	ts.Check(err)
 	for p := range wantFiles {
 		if _, ok := gotFiles[p]; !ok {
@@ -85,7 +90,7 @@ func cmpGolden(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s: rendered, not in the golden tree %s (make golden)", p, args[1])
 		}
 		if g != w {
-			ts.Logf("%s differs from golden %s", p, args[1])
+			ts.Logf("%s", diff.Diff("golden/"+args[1]+"/"+p, []byte(w), "rendered", []byte(g)))
 			ts.Fatalf("golden mismatch; run make golden and review the diff")
 		}
 	}
@@ -112,17 +117,30 @@ func listTree(root string) (map[string]string, error) {
 	return out, err
 }
 
-func copyTree(from, to string) error {
-	files, err := listTree(from)
-	if err != nil {
+// syncTree makes the tree at to hold exactly files.
+func syncTree(files map[string]string, to string) error {
+	old, err := listTree(to)
+	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
+	for p := range old {
+		if _, ok := files[p]; !ok {
+			os.Remove(filepath.Join(to, filepath.FromSlash(p)))
+		}
+	}
 	for p, data := range files {
+		if old[p] == data {
+			continue
+		}
 		dst := filepath.Join(to, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, []byte(data), 0o644); err != nil {
+		tmp := dst + ".tmp"
+		if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, dst); err != nil {
 			return err
 		}
 	}

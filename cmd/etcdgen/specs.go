@@ -214,6 +214,9 @@ func (c *ValidateCmd) Run(e *env) error {
 	for _, s := range specs {
 		m := s.model
 		where := fmt.Sprintf("%d members", len(m.Members))
+		if len(m.Members) == 1 {
+			where = "1 member"
+		}
 		if len(m.Members) == 0 {
 			where = fmt.Sprintf("Kubernetes only, %d replicas", m.Kubernetes.Replicas)
 		}
