@@ -1,7 +1,11 @@
 package render
 
 import (
+	"fmt"
 	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
 )
 
 // CertKind says what a certificate is for; it fixes the key usages.
@@ -117,4 +121,62 @@ func (m *Model) Cert(name string) *Cert {
 		}
 	}
 	return nil
+}
+
+// CheckCertHosts reports every host in a member's advertised or listen
+// URLs that its certificate does not cover: the peer cert must cover the
+// peer URLs, the server cert the client URLs. etcd would otherwise fail the
+// TLS handshake at run time ("certificate is valid for ..., not ...").
+// An unspecified listen address (0.0.0.0, ::) is no name a client dials.
+func (m *Model) CheckCertHosts() error {
+	if len(m.Certs) == 0 {
+		return nil
+	}
+	var problems []string
+	for _, mem := range m.Members {
+		for _, c := range []struct {
+			cert *Cert
+			urls []string
+		}{
+			{mem.PeerCert, append([]string{mem.PeerURL}, mem.ListenPeerURLs...)},
+			{mem.ServerCert, append([]string{mem.ClientURL}, mem.ListenClientURLs...)},
+		} {
+			if c.cert == nil {
+				problems = append(problems, fmt.Sprintf("member %s has no planned certificate", mem.Name))
+				continue
+			}
+			for _, raw := range c.urls {
+				host, err := urlHost(raw)
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: %v", c.cert.Name, err))
+					continue
+				}
+				if !c.cert.Covers(host) {
+					problems = append(problems, fmt.Sprintf("%s does not cover %s (from %s)", c.cert.Name, host, raw))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("certificate plan: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func urlHost(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return "", fmt.Errorf("URL %q has no host", raw)
+	}
+	return u.Hostname(), nil
+}
+
+// Covers reports whether host (an IP or a DNS name) is among the cert's
+// SANs. Unspecified addresses are covered by definition: nobody dials them.
+func (c *Cert) Covers(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ip = ip.Unmap()
+		return ip.IsUnspecified() || slices.Contains(c.IPs, ip)
+	}
+	return slices.Contains(c.DNSNames, strings.ToLower(strings.TrimSuffix(host, ".")))
 }

@@ -1,11 +1,191 @@
 package main
 
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/certs"
+)
+
 // CertsCmd creates or renews the certificate bundle.
 type CertsCmd struct {
 	SpecArgs
-	Out string `short:"o" required:"" placeholder:"DIR" help:"Bundle directory."`
+	Out         string `short:"o" required:"" placeholder:"DIR" help:"Bundle directory (ca.crt, <member>/server.crt, clients/admin.crt, ...)."`
+	Check       bool   `help:"Change nothing; list what would be created or re-issued and exit 1 if anything would, or if the CA expires within the renewal window."`
+	RenewBefore string `placeholder:"D" help:"Re-issue leaves expiring within D (e.g. 720h or 30d). Default: the spec's tls.renewBefore."`
+	RotateCA    bool   `name:"rotate-ca" help:"Replace the CA and re-issue every certificate. Needs --force: every member and client must then get the new ca.crt."`
+	Force       bool   `help:"Confirm --rotate-ca."`
+
+	// now is the clock, for tests; nil is time.Now.
+	now func() time.Time
+}
+
+func (c *CertsCmd) Help() string {
+	return `Makes the CA, per member a server and a peer certificate, and the client
+certificates (clients/apiserver-etcd-client, clients/healthcheck-client,
+clients/admin with CN root) in DIR. Run it again at any time: the CA is kept,
+and a leaf is re-issued only when it is missing, its key is missing or does not
+match, it is not signed by the CA, its SANs or key type differ from the spec,
+or it expires within the renewal window. A Kubernetes-only spec (no members)
+gets the CA and the client certificates.
+
+Examples:
+  etcdgen certs --out pki/
+  etcdgen certs --check --out pki/          # CI: exit 1 when anything would change
+  etcdgen render --target systemd --out out/ --certs pki/`
 }
 
 func (c *CertsCmd) Run(e *env) error {
-	return usagef("etcdgen certs is not built yet")
+	switch {
+	case c.RotateCA && c.Check:
+		return usagef("--check changes nothing; --rotate-ca replaces the CA: use one")
+	case c.RotateCA && !c.Force:
+		return usagef("--rotate-ca replaces the CA and every certificate signed by it; every member and client then needs the new ca.crt. Confirm with --rotate-ca --force")
+	case c.Force && !c.RotateCA:
+		return usagef("--force only confirms --rotate-ca")
+	}
+	opts := certs.Options{Now: c.now, RotateCA: c.RotateCA}
+	if c.RenewBefore != "" {
+		d, err := parseDays(c.RenewBefore)
+		if err != nil || d <= 0 {
+			return usagef("--renew-before %q: want a positive duration such as 720h or 30d", c.RenewBefore)
+		}
+		opts.RenewBefore = d
+	}
+	specs, err := c.load(e)
+	if err != nil {
+		return err
+	}
+	if len(specs) != 1 {
+		return usagef("etcdgen certs makes the bundle of one cluster; %d specs given: name one", len(specs))
+	}
+	m := specs[0].model
+	if !m.TLS.Enabled {
+		return fmt.Errorf("%s: tls.enabled is false: there are no certificates to make", specs[0].name)
+	}
+	st, err := certs.ReadState(c.Out, m)
+	if err != nil {
+		return err
+	}
+	plan, err := certs.Decide(m, st, opts)
+	if err != nil {
+		return err
+	}
+	if len(m.Members) == 0 {
+		fmt.Fprintf(e.stderr, "etcdgen: %s has no host members: making the CA and the client certificates only (member certificates in Kubernetes come from cert-manager)\n", specs[0].name)
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(e.stderr, "etcdgen: warning: %s\n", w)
+	}
+	if c.Check {
+		return c.check(e, plan)
+	}
+	files, err := certs.Issue(plan, opts)
+	if err != nil {
+		return err
+	}
+	if err := certs.Write(c.Out, files, plan.Chmod); err != nil {
+		return err
+	}
+	var made, kept, reissued int
+	for _, it := range plan.Items {
+		fmt.Fprintf(e.stdout, "%s %s%s\n", it.Action.Past(), c.pair(it.Cert), because(it))
+		switch it.Action {
+		case certs.Keep:
+			kept++
+		case certs.Create:
+			made++
+		default:
+			reissued++
+		}
+	}
+	for _, k := range plan.Chmod {
+		fmt.Fprintf(e.stdout, "tightened %s to mode 0600\n", c.path(k))
+	}
+	switch plan.Gitignore {
+	case certs.Create:
+		fmt.Fprintf(e.stdout, "created %s\n", c.path(certs.GitignoreName))
+	case certs.Reissue:
+		fmt.Fprintf(e.stdout, "updated %s: it did not ignore *.key\n", c.path(certs.GitignoreName))
+	}
+	if plan.CAExpiring != "" {
+		fmt.Fprintf(e.stderr, "etcdgen: warning: %s\n", plan.CAExpiring)
+	}
+	fmt.Fprintf(e.stderr, "etcdgen: %d created, %d re-issued, %d kept in %s (keys are 0600; keep them out of git)\n", made, reissued, kept, c.Out)
+	return nil
+}
+
+// check prints one line per change, made to be read in CI logs.
+func (c *CertsCmd) check(e *env, plan *certs.Plan) error {
+	n := 0
+	for _, it := range plan.Items {
+		if it.Action == certs.Keep {
+			continue
+		}
+		n++
+		fmt.Fprintf(e.stdout, "would %s %s%s\n", it.Action.Future(), c.pair(it.Cert), because(it))
+	}
+	for _, k := range plan.Chmod {
+		n++
+		fmt.Fprintf(e.stdout, "would tighten %s to mode 0600\n", c.path(k))
+	}
+	switch plan.Gitignore {
+	case certs.Create:
+		n++
+		fmt.Fprintf(e.stdout, "would create %s\n", c.path(certs.GitignoreName))
+	case certs.Reissue:
+		n++
+		fmt.Fprintf(e.stdout, "would update %s: it does not ignore *.key\n", c.path(certs.GitignoreName))
+	}
+	if plan.Blocked != "" {
+		fmt.Fprintf(e.stdout, "cannot issue: %s\n", plan.Blocked)
+	}
+	if plan.CAExpiring != "" {
+		n++
+		fmt.Fprintf(e.stdout, "CA expiring: %s\n", plan.CAExpiring)
+	}
+	if n == 0 {
+		fmt.Fprintf(e.stderr, "etcdgen: %s is up to date (%d certificates)\n", c.Out, len(plan.Items))
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "etcdgen: %s needs %d changes; run etcdgen certs --out %s\n", c.Out, n, c.Out)
+	return exitError{exitInput}
+}
+
+func (c *CertsCmd) path(name string) string {
+	return path.Join(filepath.ToSlash(c.Out), name)
+}
+
+// pair names a cert and its key; clients also say their CN, which is the
+// etcd user they act as.
+func (c *CertsCmd) pair(cert render.Cert) string {
+	s := c.path(cert.Name+".crt") + ", " + c.path(cert.Name+".key")
+	if cert.Kind == render.KindClient {
+		s += " (CN " + cert.CommonName + ")"
+	}
+	return s
+}
+
+func because(it certs.Item) string {
+	if it.Action == certs.Keep || len(it.Reasons) == 0 || (it.Action == certs.Create && it.Reasons[0] == "missing") {
+		return ""
+	}
+	return ": " + strings.Join(it.Reasons, "; ")
+}
+
+// parseDays accepts Go durations and whole days ("30d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

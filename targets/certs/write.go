@@ -1,0 +1,146 @@
+package certs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/etcdgen/etcdgen/render"
+)
+
+// Write puts files into the bundle dir atomically: each is written to a
+// temporary file in its final directory (created 0600, widened to its mode
+// before the first byte for certs), synced, and only when every one is
+// staged are they renamed into place. Directories it creates are 0700.
+// It never writes through a symlink. chmod lists existing keys to tighten
+// to 0600.
+func Write(dir string, files []render.File, chmod []string) error {
+	type staged struct{ tmp, dst string }
+	var done []staged
+	cleanup := func() {
+		for _, s := range done {
+			os.Remove(s.tmp)
+		}
+	}
+	for _, f := range files {
+		if err := render.CheckPath(f.Path); err != nil {
+			return fmt.Errorf("internal error: %w", err)
+		}
+		d, err := mkdirs(dir, path.Dir(f.Path))
+		if err != nil {
+			cleanup()
+			return err
+		}
+		dst := filepath.Join(d, path.Base(f.Path))
+		if fi, err := os.Lstat(dst); err == nil && !fi.Mode().IsRegular() {
+			cleanup()
+			return fmt.Errorf("%s is not a regular file; etcdgen does not write through symlinks", dst)
+		}
+		tmp, err := writeTemp(d, f)
+		if err != nil {
+			cleanup()
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		done = append(done, staged{tmp, dst})
+	}
+	dirs := map[string]bool{}
+	for i, s := range done {
+		if err := os.Rename(s.tmp, s.dst); err != nil {
+			for _, t := range done[i:] {
+				os.Remove(t.tmp)
+			}
+			return fmt.Errorf("write %s: %w", s.dst, err)
+		}
+		dirs[filepath.Dir(s.dst)] = true
+	}
+	for d := range dirs {
+		// Make the renames durable; some filesystems refuse, best effort.
+		if f, err := os.Open(d); err == nil {
+			f.Sync()
+			f.Close()
+		}
+	}
+	for _, name := range chmod {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// mkdirs creates root and rel under it, 0700, refusing symlinks and files
+// in the way. It returns the directory's path.
+func mkdirs(root, rel string) (string, error) {
+	cur := root
+	parts := []string{}
+	if rel != "." {
+		parts = strings.Split(rel, "/")
+	}
+	for i := -1; i < len(parts); i++ {
+		if i >= 0 {
+			cur = filepath.Join(cur, parts[i])
+		}
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, fs.ErrNotExist) {
+			if i < 0 {
+				err = os.MkdirAll(cur, 0o700)
+			} else {
+				err = os.Mkdir(cur, 0o700)
+			}
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if i >= 0 && fi.Mode()&fs.ModeSymlink != 0 {
+			return "", fmt.Errorf("%s is a symlink; etcdgen does not write through symlinks inside the bundle", cur)
+		}
+		if !fi.IsDir() {
+			// The root itself may be a symlink to a directory the user chose.
+			if fi2, err := os.Stat(cur); i >= 0 || err != nil || !fi2.IsDir() {
+				return "", fmt.Errorf("%s is not a directory", cur)
+			}
+		}
+	}
+	return cur, nil
+}
+
+// writeTemp writes f into a new temporary file in dir: os.CreateTemp makes
+// it 0600, so a key is never readable by others, not even empty.
+func writeTemp(dir string, f render.File) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".etcdgen-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	name := tmp.Name()
+	fail := func(err error) (string, error) {
+		tmp.Close()
+		os.Remove(name)
+		return "", err
+	}
+	if err := tmp.Chmod(f.Mode.Perm()); err != nil {
+		return fail(err)
+	}
+	if _, err := tmp.Write(f.Data); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
