@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/all"
+	"github.com/etcdgen/etcdgen/targets/apiserver"
 )
 
 // RenderCmd renders targets.
@@ -24,6 +26,8 @@ type RenderCmd struct {
 	Prune  bool     `help:"Remove files etcdgen wrote earlier into --out that are no longer rendered."`
 	Certs  string   `placeholder:"DIR" help:"Certificate bundle (from etcdgen certs) to place into the host trees. Those trees then hold private keys: keep them out of git."`
 	Format string   `enum:"text,json" default:"text" help:"What to print: text (paths written) or json (a manifest of every file: path, mode, size, sha256)."`
+
+	APIServerFormat string `name:"apiserver-format" placeholder:"FORMAT" help:"The apiserver target's file: lines (flag lines, the default on stdout), shell, env, yaml or json. With --out and no format: all five."`
 }
 
 func (c *RenderCmd) Help() string {
@@ -118,7 +122,7 @@ func (c *RenderCmd) targets() ([]render.Target, error) {
 		if c.Out == "" {
 			return nil, usagef("name a target for stdout (--target %s), or give --out DIR for all of them", strings.Join(all.Names(), "|"))
 		}
-		return all.Targets, nil
+		return c.apiserverFormat(all.Targets)
 	}
 	var out []render.Target
 	seen := map[string]bool{}
@@ -132,6 +136,33 @@ func (c *RenderCmd) targets() ([]render.Target, error) {
 			out = append(out, t)
 		}
 	}
+	return c.apiserverFormat(out)
+}
+
+// apiserverFormat narrows the apiserver target to one of its files: the
+// format asked for, or its flag lines on stdout.
+func (c *RenderCmd) apiserverFormat(targets []render.Target) ([]render.Target, error) {
+	format := c.APIServerFormat
+	if format == "" && c.Out == "" {
+		format = apiserver.Formats[0].Name
+	}
+	out := append([]render.Target(nil), targets...)
+	found := false
+	for i, t := range out {
+		if t.Name != apiserver.Name {
+			continue
+		}
+		found = true
+		if format != "" {
+			var err error
+			if out[i], err = apiserver.TargetFor(format); err != nil {
+				return nil, usagef("--apiserver-format: %v", err)
+			}
+		}
+	}
+	if c.APIServerFormat != "" && !found {
+		return nil, usagef("--apiserver-format applies to the apiserver target, which this render leaves out")
+	}
 	return out, nil
 }
 
@@ -141,6 +172,17 @@ func renderAll(specs []loaded, targets []render.Target, nested bool, bundle *ren
 	type job struct {
 		spec   loaded
 		target render.Target
+	}
+	// The targets must agree (endpoints, SANs, cert files) before any of
+	// them renders: one failure fails the render, nothing is written.
+	var inconsistent []error
+	for _, s := range specs {
+		if err := all.Check(s.model); err != nil {
+			inconsistent = append(inconsistent, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if len(inconsistent) > 0 {
+		return nil, errors.Join(inconsistent...)
 	}
 	var jobs []job
 	for _, s := range specs {

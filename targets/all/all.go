@@ -4,12 +4,18 @@ package all
 
 import (
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/ansible"
+	"github.com/etcdgen/etcdgen/targets/apiserver"
+	"github.com/etcdgen/etcdgen/targets/kubeadm"
 	"github.com/etcdgen/etcdgen/targets/systemd"
 )
 
 // Targets in render order.
 var Targets = []render.Target{
 	systemd.Target,
+	kubeadm.Target,
+	apiserver.Target,
+	ansible.Target,
 }
 
 // Names lists the target names.
