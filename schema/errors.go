@@ -27,6 +27,9 @@ func (p Pos) String() string {
 	if p.Line == 0 {
 		return file
 	}
+	if p.Col == 0 {
+		return fmt.Sprintf("%s:%d", file, p.Line) // the YAML parser gives lines only
+	}
 	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Col)
 }
 
@@ -131,7 +134,17 @@ var hints = map[string]string{
 func (l *Loader) explain(name string, user cue.Value, err error) error {
 	seen := map[string]bool{}
 	var list []Problem
-	for _, e := range cueerrors.Errors(err) {
+	errs := cueerrors.Errors(err)
+	// A type mismatch shows up as one of several errors at a path (one per
+	// arm of a disjunction); remember it so the message can say the type.
+	mismatch := map[string]bool{}
+	for _, e := range errs {
+		format, args := e.Msg()
+		if strings.Contains(fmt.Sprintf(format, args...), "mismatched types") {
+			mismatch[pathString(trimDef(e.Path()))] = true
+		}
+	}
+	for _, e := range errs {
 		path := pathString(trimDef(e.Path()))
 		if seen[path] {
 			continue
@@ -146,6 +159,9 @@ func (l *Loader) explain(name string, user cue.Value, err error) error {
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if mismatch[path] {
+			msg = "mismatched types"
+		}
 		list = append(list, Problem{Pos: pos, Path: path, Msg: rewrite(user, path, msg)})
 	}
 	// CUE stops reporting closedness once other errors exist; report every
@@ -233,10 +249,37 @@ func rewrite(user cue.Value, path, msg string) string {
 		}
 		return msg
 	}
+	got := short(fmt.Sprint(v))
+	switch {
+	case !v.IsConcrete() && v.IncompleteKind() != cue.StructKind && v.IncompleteKind() != cue.ListKind:
+		got += " is not a concrete value"
+	case strings.Contains(msg, "mismatched types"):
+		got += " is " + article(v.IncompleteKind().String())
+	case v.Kind() == cue.StringKind && strings.Contains(hint, "at most 63 characters") && len(stringOf(v)) > 63:
+		got += fmt.Sprintf(" is %d characters long", len(stringOf(v)))
+	default:
+		got += " is not allowed"
+	}
 	if hint == "" {
+		if strings.Contains(msg, "mismatched types") || !v.IsConcrete() {
+			return got
+		}
 		return msg
 	}
-	return fmt.Sprintf("%s is not allowed; want %s", short(fmt.Sprint(v)), hint)
+	return fmt.Sprintf("%s; want %s", got, hint)
+}
+
+func stringOf(v cue.Value) string {
+	s, _ := v.String()
+	return s
+}
+
+// article puts "a" or "an" before a CUE kind ("an int", "a string").
+func article(kind string) string {
+	if kind != "" && strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 func short(s string) string {

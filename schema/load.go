@@ -4,9 +4,15 @@
 package schema
 
 import (
+	"bytes"
 	_ "embed"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,6 +33,8 @@ var Source string
 
 // SchemaFile names the schema in positions of errors that point into it.
 const SchemaFile = "etcdgen/schema/cluster.cue"
+
+var yamlDocSep = regexp.MustCompile(`(?m)^---`)
 
 // MaxSpecBytes bounds a spec: a cluster description is a few KB; anything
 // larger is a mistake (a wrong file) and would only cost time.
@@ -83,7 +91,8 @@ func FormatOf(name string) Format {
 // the returned *Errors, each with its position.
 func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 	if len(data) > MaxSpecBytes {
-		return nil, nil, errorf(name, "", "spec is %d bytes, over the %d-byte limit; is this the right file?", len(data), MaxSpecBytes)
+		// Callers read at most MaxSpecBytes+1, so the size is unknown here.
+		return nil, nil, errorf(name, "", "spec is larger than the 1 MiB limit (%d bytes); a cluster spec is a few KB: is this the right file?", MaxSpecBytes)
 	}
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, nil, errorf(name, "", "spec is empty; want at least a name and members (etcdgen init writes an example)")
@@ -96,7 +105,10 @@ func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 		return nil, nil, err
 	}
 	if k := user.IncompleteKind(); k != cue.StructKind && user.Err() == nil {
-		return nil, nil, errorf(name, "", "spec is a %v, want a struct of fields (name: ..., members: [...])", k)
+		if k == cue.ListKind && FormatOf(name) != FormatCUE && FormatOf(name) != FormatJSON && yamlDocSep.Match(data) {
+			return nil, nil, errorf(name, "", "spec holds several YAML documents (---); want one cluster per file")
+		}
+		return nil, nil, errorf(name, "", "spec is %s, want a struct of fields (name: ..., members: [...])", article(k.String()))
 	}
 	unified := l.cluster.Unify(user)
 	if err := unified.Validate(cue.Concrete(true), cue.Final()); err != nil {
@@ -109,7 +121,8 @@ func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 	c.Source = name
 	c.HasMembers = user.LookupPath(cue.ParsePath("members")).Exists()
 	pos := func(path string) Pos { return posOf(name, user, path) }
-	errs, warns := validate(&c, pos)
+	has := func(path string) bool { return user.LookupPath(cue.ParsePath(path)).Exists() }
+	errs, warns := validate(&c, pos, has)
 	if len(errs) > 0 {
 		return nil, warns, &Errors{List: errs}
 	}
@@ -133,11 +146,19 @@ func (l *Loader) parse(name string, data []byte) (cue.Value, error) {
 		file, err = cueyaml.Extract(name, data)
 	case FormatJSON:
 		// YAML is a superset of JSON, and its extractor keeps line:col;
-		// CUE's JSON package would link every other encoding too.
+		// CUE's JSON package would link every other encoding too. YAML
+		// accepts what JSON does not (trailing commas, comments, single
+		// quotes), so check JSON's own grammar first.
+		if err := jsonSyntax(name, data); err != nil {
+			return cue.Value{}, err
+		}
 		file, err = cueyaml.Extract(name, data)
 	}
 	if err != nil {
-		return cue.Value{}, syntaxErrors(name, err)
+		if format == FormatCUE {
+			return cue.Value{}, syntaxErrors(name, err)
+		}
+		return cue.Value{}, yamlSyntaxError(name, data, err)
 	}
 	var v cue.Value
 	if file != nil {
@@ -146,7 +167,7 @@ func (l *Loader) parse(name string, data []byte) (cue.Value, error) {
 		v = l.ctx.BuildExpr(expr)
 	}
 	if err := v.Err(); err != nil {
-		return cue.Value{}, syntaxErrors(name, err)
+		return cue.Value{}, buildErrors(name, err)
 	}
 	return v, nil
 }
@@ -162,6 +183,122 @@ func sniff(data []byte) Format {
 		return FormatCUE
 	}
 	return FormatYAML
+}
+
+// jsonSyntax reports the first JSON syntax error with its line and column.
+func jsonSyntax(name string, data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v any
+	err := dec.Decode(&v)
+	if err == nil {
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			off := dec.InputOffset()
+			line, col := lineCol(data, off)
+			return &Errors{List: []Problem{{Pos: Pos{File: name, Line: line, Col: col}, Msg: "syntax error: data after the top-level JSON object; want one object"}}}
+		}
+		return nil
+	}
+	var se *json.SyntaxError
+	var off int64
+	msg := err.Error()
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+		if off > 0 {
+			off-- // Offset is just past the offending byte
+		}
+		if prev := bytes.TrimRight(data[:off], " \t\r\n"); bytes.HasSuffix(prev, []byte(",")) && off < int64(len(data)) && (data[off] == '}' || data[off] == ']') {
+			msg += "; JSON allows no comma after the last element"
+		}
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		off = int64(len(data))
+		msg = "unexpected end of JSON input; a bracket or brace is not closed"
+	default:
+		return nil // a type error cannot happen decoding into any
+	}
+	line, col := lineCol(data, off)
+	return &Errors{List: []Problem{{Pos: Pos{File: name, Line: line, Col: col}, Msg: "syntax error: " + msg}}}
+}
+
+// lineCol turns a byte offset into a 1-based line and column (in bytes).
+func lineCol(data []byte, off int64) (line, col int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+// yamlSyntaxError turns the YAML decoder's error, an opaque string
+// "name:LINE: message" or "name: message", into a Problem with the line.
+func yamlSyntaxError(name string, data []byte, err error) error {
+	msg := err.Error()
+	if m, ok := strings.CutPrefix(msg, name+":"); ok {
+		msg = m
+	}
+	pos := Pos{File: name}
+	if i := strings.IndexByte(msg, ':'); i > 0 {
+		if n, err := strconv.Atoi(msg[:i]); err == nil && n > 0 {
+			pos.Line = n
+			msg = msg[i+1:]
+		}
+	}
+	msg = strings.TrimSpace(msg)
+	switch {
+	case strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "found a tab character"):
+		// yaml.v3 gives no line for a tab; find it.
+		for i, line := range strings.Split(string(data), "\n") {
+			if j := strings.IndexByte(line, '\t'); j >= 0 && strings.TrimLeft(line[:j], " ") == "" {
+				pos.Line, pos.Col = i+1, j+1
+				msg += "; YAML indents with spaces, not tabs"
+				break
+			}
+		}
+	case strings.Contains(msg, "aliases expand to more than"):
+		msg += "; etcdgen refuses YAML alias bombs: write the values out"
+	case strings.Contains(msg, "expected a single YAML document"):
+		msg = "several YAML documents (---); want one cluster per file"
+	}
+	if msg == "" {
+		msg = "not valid YAML"
+	}
+	return &Errors{List: []Problem{{Pos: pos, Msg: "syntax error: " + msg}}}
+}
+
+// buildErrors reports what makes the user's spec inconsistent on its own
+// (a field set twice to different values), before the schema is applied.
+func buildErrors(name string, err error) error {
+	var list []Problem
+	seen := map[string]bool{}
+	for _, e := range cueerrors.Errors(err) {
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		path := pathString(e.Path())
+		pos := Pos{File: name}
+		// The last position in the user's file is the later of two
+		// conflicting definitions: the one to look at.
+		for _, p := range cueerrors.Positions(e) {
+			if p.IsValid() && p.Filename() == name {
+				pos = fromToken(name, p)
+			}
+		}
+		if strings.HasPrefix(msg, "conflicting values") {
+			msg += "; a field is set more than once with different values: keep one"
+		}
+		key := pos.String() + path + msg
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		list = append(list, Problem{Pos: pos, Path: path, Msg: msg})
+	}
+	if len(list) == 0 {
+		list = append(list, Problem{Pos: Pos{File: name}, Msg: err.Error()})
+	}
+	sortProblems(list)
+	return &Errors{List: list}
 }
 
 func syntaxErrors(name string, err error) error {

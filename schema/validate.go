@@ -9,8 +9,9 @@ import (
 
 // validate checks the rules CUE expresses badly: uniqueness, addresses,
 // port collisions, timing relations. It reports every problem, not the
-// first; pos finds a field in the user's file.
-func validate(c *Cluster, pos func(path string) Pos) (errs, warns []Problem) {
+// first; pos finds a field in the user's file, has tells whether the user
+// wrote it (or it is a default).
+func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool) (errs, warns []Problem) {
 	bad := func(path, format string, args ...any) {
 		errs = append(errs, Problem{Pos: pos(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -65,9 +66,18 @@ func validate(c *Cluster, pos func(path string) Pos) (errs, warns []Problem) {
 	}
 	for i := range ports {
 		for j := 0; j < i; j++ {
-			if ports[i].port == ports[j].port {
-				bad(ports[i].path, "port %d is also %s; want a different port for each listener", ports[i].port, ports[j].path)
+			if ports[i].port != ports[j].port {
+				continue
 			}
+			// Point at the port the user wrote; the other may be a default.
+			at, other := ports[i].path, ports[j].path
+			if !has(at) && has(other) {
+				at, other = other, at
+			}
+			if !has(other) {
+				other += " (default)"
+			}
+			bad(at, "port %d is also %s; want a different port for each listener", ports[i].port, other)
 		}
 	}
 	if c.Ports.Metrics == nil {
@@ -79,7 +89,9 @@ func validate(c *Cluster, pos func(path string) Pos) (errs, warns []Problem) {
 		}
 	}
 
-	if t := c.Tuning; t.ElectionTimeout < 5*t.HeartbeatInterval {
+	if t := c.Tuning; t.ElectionTimeout < 5*t.HeartbeatInterval && !has("tuning.electionTimeout") {
+		bad("tuning.heartbeatInterval", "%d ms needs an election timeout of at least %d ms (5x), but tuning.electionTimeout is %d ms (default); raise tuning.electionTimeout or lower the heartbeat", t.HeartbeatInterval, 5*t.HeartbeatInterval, t.ElectionTimeout)
+	} else if t.ElectionTimeout < 5*t.HeartbeatInterval {
 		bad("tuning.electionTimeout", "%d ms is less than 5x the heartbeat interval (%d ms); want at least %d ms (etcd refuses to start otherwise)", t.ElectionTimeout, t.HeartbeatInterval, 5*t.HeartbeatInterval)
 	}
 
