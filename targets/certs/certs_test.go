@@ -295,9 +295,12 @@ func TestDecisionTable(t *testing.T) {
 			want:   map[string]string{"etcd2/peer": "created: missing"},
 		},
 		{
-			name:   "key missing",
-			change: func(t *testing.T, dir string, m *render.Model) *render.Model { rm(t, dir, "etcd1/server.key"); return m },
-			want:   map[string]string{"etcd1/server": "re-issued: key missing"},
+			name: "key missing",
+			change: func(t *testing.T, dir string, m *render.Model) *render.Model {
+				rm(t, dir, "etcd1/server.key")
+				return m
+			},
+			want: map[string]string{"etcd1/server": "re-issued: key missing"},
 		},
 		{
 			name: "key does not match",
@@ -321,8 +324,10 @@ func TestDecisionTable(t *testing.T) {
 			want: map[string]string{"clients/admin": "re-issued: not signed by the CA"},
 		},
 		{
-			name:   "hostname added",
-			change: func(t *testing.T, dir string, m *render.Model) *render.Model { return model(t, 3, `members: [_, {hostnames: ["etcd2.example.com"]}, _]`) },
+			name: "hostname added",
+			change: func(t *testing.T, dir string, m *render.Model) *render.Model {
+				return model(t, 3, `members: [_, {hostnames: ["etcd2.example.com"]}, _]`)
+			},
 			want: map[string]string{
 				"etcd2/server": "re-issued: SANs differ from the spec: add etcd2.example.com",
 				"etcd2/peer":   "re-issued: SANs differ from the spec: add etcd2.example.com",
