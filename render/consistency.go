@@ -171,27 +171,47 @@ func (c *checker) url(what, raw, scheme string, advertised bool) string {
 		c.addf("%s %q: %s", what, raw, fmt.Sprintf(format, args...))
 		return ""
 	}
+	// The shape first, on the string: url.Parse reads "https:/host" as a
+	// path and refuses an unbracketed IPv6 host without saying why.
+	i := strings.Index(raw, "://")
+	if i < 0 {
+		return bad("want %s://host:port, with exactly one // after the scheme", scheme)
+	}
+	if got := raw[:i]; got != scheme {
+		if got == "http" || got == "https" {
+			return bad("scheme %s, want %s (TLS is %s)", got, scheme, c.tlsWord())
+		}
+		return bad("scheme %q, want %s", got, scheme)
+	}
+	rest := raw[i+3:]
+	if strings.HasPrefix(rest, "/") || strings.Contains(rest, "//") {
+		return bad("want exactly one // after %s:", scheme)
+	}
+	authority := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		authority = rest[:j]
+	}
+	if strings.Count(authority, ":") > 1 && !strings.HasPrefix(authority, "[") {
+		return bad("an IPv6 address needs brackets, as %s://[fd00::1]:2379", scheme)
+	}
+	if strings.HasPrefix(authority, "[") {
+		end := strings.Index(authority, "]")
+		if end < 0 {
+			return bad("no ] after the [ of an IPv6 address")
+		}
+		if a, err := netip.ParseAddr(authority[1:end]); err != nil || !a.Is6() || a.Is4In6() {
+			return bad("brackets are for IPv6 addresses only")
+		}
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return bad("does not parse: %v", errorTail(err))
 	}
-	if u.Scheme != scheme {
-		if u.Scheme == "http" || u.Scheme == "https" {
-			return bad("scheme %s, want %s (TLS is %s)", u.Scheme, scheme, c.tlsWord())
-		}
-		return bad("scheme %q, want %s", u.Scheme, scheme)
-	}
-	if n := strings.Count(raw, "//"); n != 1 || !strings.HasPrefix(raw, scheme+"://") {
-		return bad("want exactly one // after %s: (as %s://host:port)", scheme, scheme)
-	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return bad("want %s://host:port and nothing else", scheme)
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return bad("want %s://host:port and nothing else (etcd refuses a path)", scheme)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
 	if err != nil {
-		if strings.Count(u.Host, ":") > 1 && !strings.HasPrefix(u.Host, "[") {
-			return bad("an IPv6 address needs brackets, as %s://[fd00::1]:2379", scheme)
-		}
 		return bad("want host:port after %s://", scheme)
 	}
 	if host == "" {
@@ -201,19 +221,10 @@ func (c *checker) url(what, raw, scheme string, advertised bool) string {
 		return bad("port %q is not a number from 1 to 65535", port)
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
-		if addr.Is6() && !strings.HasPrefix(u.Host, "[") {
-			return bad("an IPv6 address needs brackets")
-		}
-		if addr.Is4() && strings.HasPrefix(u.Host, "[") {
-			return bad("brackets are for IPv6 addresses only")
-		}
 		if advertised && addr.IsUnspecified() {
 			return bad("advertises %s, an address no client can dial", host)
 		}
 		return host
-	}
-	if strings.HasPrefix(u.Host, "[") {
-		return bad("brackets are for IPv6 addresses only")
 	}
 	if !dnsName.MatchString(host) {
 		return bad("host %q is neither an IP address nor a DNS name", host)
@@ -284,27 +295,11 @@ func (c *checker) memberCert(mem *Member, cert *Cert, role string) *Cert {
 	return cert
 }
 
-// covered checks a host is a SAN of cert. Unspecified listen addresses
-// (bind every interface) are nothing a client dials, so need no SAN.
+// covered checks a host is a SAN of cert (Cert.Covers: unspecified listen
+// addresses bind every interface and are nothing a client dials).
 func (c *checker) covered(what, host string, cert *Cert) {
-	if host == "" {
-		return // malformed: reported by urls
-	}
-	if addr, err := netip.ParseAddr(host); err == nil {
-		if addr.IsUnspecified() {
-			return
-		}
-		for _, ip := range cert.IPs {
-			if ip.Unmap() == addr.Unmap() {
-				return
-			}
-		}
-	} else {
-		for _, n := range cert.DNSNames {
-			if n == host || (strings.HasPrefix(n, "*.") && strings.Count(host, ".") > 0 && host[strings.Index(host, "."):] == n[1:]) {
-				return
-			}
-		}
+	if host == "" || cert.Covers(host) {
+		return // "": malformed, reported by urls
 	}
 	c.addf("%s: %s is not a SAN of cert %s (%s)", what, host, cert.Name, sanList(cert))
 }
