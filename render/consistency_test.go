@@ -258,7 +258,10 @@ func TestCertFileRules(t *testing.T) {
 			[]string{"CA file /etc/kubernetes/pki/etcd/ca.crt: not a file of the certificate bundle"}},
 		{"swapped-paths", "", func(m *render.Model, v *render.ClientView) { v.Cert.Path, v.Key.Path = v.Key.Path, v.Cert.Path },
 			[]string{"a .key path for a certificate; cert and key swapped?"}},
-		{"one-path-two-files", "", func(m *render.Model, v *render.ClientView) { v.Key.Path = "/etc/kubernetes/pki/client.pem"; v.Cert.Path = v.Key.Path },
+		{"one-path-two-files", "", func(m *render.Model, v *render.ClientView) {
+			v.Key.Path = "/etc/kubernetes/pki/client.pem"
+			v.Cert.Path = v.Key.Path
+		},
 			[]string{"apiserver target: /etc/kubernetes/pki/client.pem would hold both clients/apiserver-etcd-client.crt and clients/apiserver-etcd-client.key"}},
 		{"relative-path", "", func(m *render.Model, v *render.ClientView) { v.CA.Path = "pki/ca.crt" },
 			[]string{"CA file pki/ca.crt: want an absolute, clean path"}},
