@@ -6,6 +6,7 @@ import (
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/ansible"
 	"github.com/etcdgen/etcdgen/targets/apiserver"
+	"github.com/etcdgen/etcdgen/targets/k8s"
 	"github.com/etcdgen/etcdgen/targets/kubeadm"
 	"github.com/etcdgen/etcdgen/targets/systemd"
 )
@@ -13,23 +14,30 @@ import (
 // Targets in render order.
 var Targets = []render.Target{
 	systemd.Target,
+	k8s.Target,
 	kubeadm.Target,
 	apiserver.Target,
 	ansible.Target,
 }
 
-// Names lists the target names.
+// Optional targets render only when named with --target, never in a
+// render of every target: k8s-secrets puts private keys into Secrets.
+var Optional = []render.Target{
+	k8s.SecretsTarget,
+}
+
+// Names lists the target names, optional ones last.
 func Names() []string {
-	out := make([]string, len(Targets))
-	for i, t := range Targets {
-		out[i] = t.Name
+	var out []string
+	for _, t := range append(Targets[:len(Targets):len(Targets)], Optional...) {
+		out = append(out, t.Name)
 	}
 	return out
 }
 
-// Lookup finds a target by name.
+// Lookup finds a target by name, optional ones included.
 func Lookup(name string) (render.Target, bool) {
-	for _, t := range Targets {
+	for _, t := range append(Targets[:len(Targets):len(Targets)], Optional...) {
 		if t.Name == name {
 			return t, true
 		}
