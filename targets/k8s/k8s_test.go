@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -230,4 +231,51 @@ func (d *docs) issuer(name string) *Issuer {
 		}
 	}
 	return nil
+}
+
+// TestSecrets: the Secrets decode strictly, are the ones the StatefulSet
+// mounts, carry cert-manager's keys, and never the CA key.
+func TestSecrets(t *testing.T) {
+	m := model(t, specs["five"])
+	if _, err := SecretsTarget.Run(m); err == nil || !strings.Contains(err.Error(), "--certs DIR") {
+		t.Fatalf("no bundle: want an error naming --certs, got %v", err)
+	}
+	m.Bundle = &render.Bundle{Dir: "pki", Files: map[string][]byte{}}
+	for _, f := range []string{"ca.crt", "ca.key", "kubernetes/server.crt", "kubernetes/server.key", "kubernetes/peer.crt", "kubernetes/peer.key", "clients/admin.crt", "clients/admin.key"} {
+		m.Bundle.Files[f] = []byte(f)
+	}
+	files, err := SecretsTarget.Run(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || files[0].Path != SecretsFile || !files[0].Secret() {
+		t.Fatalf("want one secret (0600) %s, got %+v", SecretsFile, files)
+	}
+	d, err := decode(files[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := decode(renderYAML(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounted, made []string
+	for _, v := range k8s.statefulSets[0].Spec.Template.Spec.Volumes {
+		mounted = append(mounted, v.Secret.SecretName)
+	}
+	for _, s := range d.secrets {
+		made = append(made, s.Name)
+		if s.Type != corev1.SecretTypeTLS || s.Namespace != "etcd-system" {
+			t.Errorf("Secret %s: type %s in %s", s.Name, s.Type, s.Namespace)
+		}
+		if got := slices.Sorted(maps.Keys(s.Data)); !slices.Equal(got, []string{"ca.crt", "tls.crt", "tls.key"}) {
+			t.Errorf("Secret %s keys %v", s.Name, got)
+		}
+		if string(s.Data["ca.crt"]) != "ca.crt" || strings.HasPrefix(string(s.Data["tls.key"]), "ca") {
+			t.Errorf("Secret %s: wrong CA or the CA key", s.Name)
+		}
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(mounted)), slices.Sorted(slices.Values(made))) {
+		t.Errorf("mounted %v, made %v", mounted, made)
+	}
 }
