@@ -1,0 +1,1 @@
+--etcd-servers='https://[fd00:10::a]:2379,https://[fd00:10::b]:2379,https://[fd00:10::c]:2379' --etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt --etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key

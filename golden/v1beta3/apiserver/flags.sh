@@ -1,0 +1,1 @@
+--etcd-servers=https://10.1.0.1:2379,https://10.1.0.2:2379,https://10.1.0.3:2379 --etcd-cafile=/etc/etcd/pki/ca.crt --etcd-certfile=/etc/etcd/pki/kube-apiserver.crt --etcd-keyfile=/etc/etcd/pki/kube-apiserver.key --etcd-prefix=/registry-old
