@@ -39,6 +39,8 @@ files are a txtar archive ("-- path --" before each file).
 Examples:
   etcdgen render --target systemd --out out/
   etcdgen render --target k8s -f cluster.yaml > etcd.yaml
+  etcdgen render --target kubeadm > cluster-configuration.yaml
+  etcdgen render --target apiserver --apiserver-format yaml   # or lines, shell, env, json
   etcdgen render --out generated/ clusters/
   etcdgen render --check --out generated/ clusters/`
 }
