@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/etcdgen/etcdgen/render"
 )
@@ -15,37 +16,58 @@ import (
 // Write puts files into the bundle dir atomically: each is written to a
 // temporary file in its final directory (created 0600, widened to its mode
 // before the first byte for certs), synced, and only when every one is
-// staged are they renamed into place. Directories it creates are 0700.
+// staged are they renamed into place, keys before their certificates. Directories it creates are 0700.
 // It never writes through a symlink. chmod lists existing keys to tighten
 // to 0600.
 func Write(dir string, files []render.File, chmod []string) error {
 	type staged struct{ tmp, dst string }
-	var done []staged
-	cleanup := func() {
-		for _, s := range done {
-			os.Remove(s.tmp)
-		}
-	}
-	for _, f := range files {
+	// Directories and targets are checked in order first, so that nothing
+	// is staged when any path is refused.
+	dsts := make([]string, len(files))
+	for i, f := range files {
 		if err := render.CheckPath(f.Path); err != nil {
 			return fmt.Errorf("internal error: %w", err)
 		}
 		d, err := mkdirs(dir, path.Dir(f.Path))
 		if err != nil {
-			cleanup()
 			return err
 		}
 		dst := filepath.Join(d, path.Base(f.Path))
 		if fi, err := os.Lstat(dst); err == nil && !fi.Mode().IsRegular() {
-			cleanup()
 			return fmt.Errorf("%s is not a regular file; etcdgen does not write through symlinks", dst)
 		}
-		tmp, err := writeTemp(d, f)
+		dsts[i] = dst
+	}
+	// Temporary files are written and synced in parallel: each fsync
+	// waits on the disk, and concurrent ones share journal commits.
+	done := make([]staged, len(files))
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tmp, err := writeTemp(filepath.Dir(dsts[i]), f)
+			if err != nil {
+				errs[i] = fmt.Errorf("write %s: %w", dsts[i], err)
+				return
+			}
+			done[i] = staged{tmp, dsts[i]}
+		}()
+	}
+	wg.Wait()
+	cleanup := func() {
+		for _, s := range done {
+			if s.tmp != "" {
+				os.Remove(s.tmp)
+			}
+		}
+	}
+	for _, err := range errs {
 		if err != nil {
 			cleanup()
-			return fmt.Errorf("write %s: %w", dst, err)
+			return err
 		}
-		done = append(done, staged{tmp, dst})
 	}
 	dirs := map[string]bool{}
 	for i, s := range done {

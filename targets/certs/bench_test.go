@@ -1,0 +1,66 @@
+package certs
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkBundle makes a whole bundle into a fresh dir: real keys (cfssl
+// key generation, no pool), signing and atomic writes.
+func BenchmarkBundle(b *testing.B) {
+	for _, keys := range []struct{ name, cue string }{
+		{"ecdsa256", `tls: keyAlgorithm: "ecdsa"`},
+		{"rsa2048", `tls: keyAlgorithm: "rsa"`},
+	} {
+		for _, n := range []int{3, 7} {
+			b.Run(fmt.Sprintf("%s/members=%d", keys.name, n), func(b *testing.B) {
+				m := model(b, n, keys.cue)
+				root := b.TempDir()
+				i := 0
+				for b.Loop() {
+					dir := filepath.Join(root, fmt.Sprint(i))
+					i++
+					st, err := ReadState(dir, m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					p, err := Decide(m, st, Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					files, err := Issue(p, Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := Write(dir, files, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkKeep is the common case: a second run that decides to keep
+// every certificate of a 3-member bundle.
+func BenchmarkKeep(b *testing.B) {
+	m := model(b, 3, "")
+	dir := b.TempDir()
+	st, _ := ReadState(dir, m)
+	p, _ := Decide(m, st, Options{})
+	files, _ := Issue(p, Options{})
+	if err := Write(dir, files, nil); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		st, err := ReadState(dir, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := Decide(m, st, Options{})
+		if err != nil || p.Changes() != 0 {
+			b.Fatal(err, p.Changes())
+		}
+	}
+}
