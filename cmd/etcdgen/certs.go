@@ -20,9 +20,6 @@ type CertsCmd struct {
 	RenewBefore string `placeholder:"D" help:"Re-issue leaves expiring within D (e.g. 720h or 30d). Default: the spec's tls.renewBefore."`
 	RotateCA    bool   `name:"rotate-ca" help:"Replace the CA and re-issue every certificate. Needs --force: every member and client must then get the new ca.crt."`
 	Force       bool   `help:"Confirm --rotate-ca."`
-
-	// now is the clock, for tests; nil is time.Now.
-	now func() time.Time
 }
 
 func (c *CertsCmd) Help() string {
@@ -49,7 +46,7 @@ func (c *CertsCmd) Run(e *env) error {
 	case c.Force && !c.RotateCA:
 		return usagef("--force only confirms --rotate-ca")
 	}
-	opts := certs.Options{Now: c.now, RotateCA: c.RotateCA}
+	opts := certs.Options{RotateCA: c.RotateCA}
 	if c.RenewBefore != "" {
 		d, err := parseDays(c.RenewBefore)
 		if err != nil || d <= 0 {
