@@ -1,0 +1,479 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The binaries under test. TestMain builds etcdgen from the repository root;
+// etcd and etcdctl come from bin/ (make builds them, cached on go.sum).
+var (
+	etcdgenBin string
+	etcdBin    string
+	etcdctlBin string
+)
+
+var binDir = flag.String("bin", "bin", "directory holding the etcd and etcdctl built from go.mod")
+
+// Environment of the mount helper (see TestMain): a member's process runs in
+// its own mount namespace where its tree's TLS dir and its own data dir are
+// bind-mounted at the paths the env file names, as on its own host; then it
+// execs etcd with exactly the environment of the generated env file.
+const (
+	helperEnv  = "ETCDGEN_E2E_HELPER" // JSON helperSpec
+	helperMode = "mount-exec"
+)
+
+type helperSpec struct {
+	Binds   [][2]string // source, target
+	EnvFile string      // read as systemd's EnvironmentFile= does
+	Argv    []string
+}
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(helperEnv); spec != "" {
+		os.Exit(mountExec(spec))
+	}
+	flag.Parse()
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(filepath.Dir(etcdgenBin))
+	if code >= 0 {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func setup() (int, error) {
+	dir, err := os.MkdirTemp("", "etcdgen-e2e-bin-")
+	if err != nil {
+		return 0, err
+	}
+	etcdgenBin = filepath.Join(dir, "etcdgen")
+	build := exec.Command("go", "build", "-o", etcdgenBin, "./cmd/etcdgen")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("go build ./cmd/etcdgen: %v\n%s", err, out)
+	}
+	abs, err := filepath.Abs(*binDir)
+	if err != nil {
+		return 0, err
+	}
+	etcdBin = filepath.Join(abs, "etcd")
+	etcdctlBin = filepath.Join(abs, "etcdctl")
+	for _, b := range []string{etcdBin, etcdctlBin} {
+		if _, err := os.Stat(b); err != nil {
+			return 0, fmt.Errorf("%v (run `make -C e2e bin` first)", err)
+		}
+	}
+	return -1, nil
+}
+
+// mountExec is the helper process: already in a new mount namespace (the
+// parent set CLONE_NEWNS; Go makes / private first), it bind-mounts, reads
+// the env file and replaces itself with the program, keeping its PID.
+func mountExec(raw string) int {
+	var h helperSpec
+	if err := json.Unmarshal([]byte(raw), &h); err != nil {
+		fmt.Fprintln(os.Stderr, "mount-exec:", err)
+		return 111
+	}
+	for _, b := range h.Binds {
+		if err := syscall.Mount(b[0], b[1], "", syscall.MS_BIND, ""); err != nil {
+			fmt.Fprintf(os.Stderr, "mount-exec: bind %s on %s: %v\n", b[0], b[1], err)
+			return 111
+		}
+	}
+	vars, err := readEnvFile(h.EnvFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mount-exec:", err)
+		return 111
+	}
+	err = syscall.Exec(h.Argv[0], h.Argv, environ(vars))
+	fmt.Fprintln(os.Stderr, "mount-exec: exec:", err)
+	return 111
+}
+
+// spec is what a test varies in the cluster spec; everything else is
+// etcdgen's default.
+type spec struct {
+	Members []string // names; addresses are 127.0.0.11, .12, ...
+	Port    int      // client port; peer = Port+1, metrics = Port+2
+	TLS     bool
+	Extra   string // more CUE fields
+}
+
+// cluster is one rendered spec and the members started from it.
+type cluster struct {
+	t   *testing.T
+	dir string // per-test temp dir; the spec's dataDir and tls.dir live here
+	out string // etcdgen render --out
+	pki string // etcdgen certs --out ("" with TLS off)
+
+	dataDir, tlsDir string // the host paths named in the env files
+	members         []*member
+	tls             bool
+}
+
+type member struct {
+	c       *cluster
+	name    string
+	ip      string
+	client  string // client URL
+	metrics string // metrics URL
+	tree    string // out/<name>: the member's host filesystem
+	envFile string // tree/etc/etcd/etcd.conf, the generated env file
+	tlsSrc  string // what is mounted at the spec's tls.dir
+	data    string // what is mounted at the spec's dataDir
+	log     string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func memberIP(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
+
+// newCluster writes the spec, renders it with etcdgen (certs first with TLS
+// on) and prepares each member's directories. Nothing is started.
+func newCluster(t *testing.T, s spec) *cluster {
+	t.Helper()
+	dir := t.TempDir()
+	c := &cluster{t: t, dir: dir, out: filepath.Join(dir, "out"), tls: s.TLS,
+		dataDir: filepath.Join(dir, "var/lib/etcd"), tlsDir: filepath.Join(dir, "etc/etcd/pki")}
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %q\n", "e2e-"+strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	fmt.Fprintf(&b, "listenLocalhost: false\n")
+	fmt.Fprintf(&b, "dataDir: %q\n", c.dataDir)
+	fmt.Fprintf(&b, "tls: {enabled: %v, dir: %q}\n", s.TLS, c.tlsDir)
+	fmt.Fprintf(&b, "ports: {client: %d, peer: %d, metrics: %d}\n", s.Port, s.Port+1, s.Port+2)
+	b.WriteString("members: [\n")
+	for i, n := range s.Members {
+		fmt.Fprintf(&b, "\t{name: %q, ip: %q},\n", n, memberIP(i))
+	}
+	b.WriteString("]\n")
+	b.WriteString(s.Extra)
+	specFile := filepath.Join(dir, "etcdgen.cue")
+	must(t, os.WriteFile(specFile, []byte(b.String()), 0o644))
+	for _, d := range []string{c.dataDir, c.tlsDir} {
+		must(t, os.MkdirAll(d, 0o700)) // mount points only; each member mounts its own
+	}
+	args := []string{"render", "--target", "systemd", "--out", c.out}
+	if s.TLS {
+		c.pki = filepath.Join(dir, "pki")
+		c.etcdgen("certs", "--out", c.pki, specFile)
+		args = append(args, "--certs", c.pki)
+	}
+	c.etcdgen(append(args, specFile)...)
+	scheme := "http"
+	if s.TLS {
+		scheme = "https"
+	}
+	for i, n := range s.Members {
+		m := &member{c: c, name: n, ip: memberIP(i),
+			client:  fmt.Sprintf("%s://%s:%d", scheme, memberIP(i), s.Port),
+			metrics: fmt.Sprintf("http://%s:%d", memberIP(i), s.Port+2),
+			tree:    filepath.Join(c.out, n),
+			data:    filepath.Join(dir, "hosts", n, "data"),
+			log:     filepath.Join(dir, "hosts", n, "etcd.log"),
+		}
+		m.envFile = filepath.Join(m.tree, "etc/etcd/etcd.conf")
+		m.tlsSrc = filepath.Join(m.tree, c.tlsDir) // where render --certs placed them
+		must(t, os.MkdirAll(m.data, 0o700))
+		if !s.TLS {
+			m.tlsSrc = ""
+		}
+		c.members = append(c.members, m)
+	}
+	t.Cleanup(c.checkLogs)
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// etcdgen runs the etcdgen binary in the test dir and returns stdout.
+func (c *cluster) etcdgen(args ...string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, etcdgenBin, args...)
+	cmd.Dir = c.dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("etcdgen %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// start runs the member's etcd from its generated env file, in its own mount
+// namespace. The process is killed by PID when the test ends.
+func (m *member) start() {
+	t := m.c.t
+	t.Helper()
+	if m.cmd != nil {
+		t.Fatalf("%s: already running", m.name)
+	}
+	h := helperSpec{EnvFile: m.envFile, Argv: []string{etcdBin}}
+	h.Binds = append(h.Binds, [2]string{m.data, m.c.dataDir})
+	if m.tlsSrc != "" {
+		h.Binds = append(h.Binds, [2]string{m.tlsSrc, m.c.tlsDir})
+	}
+	raw, err := json.Marshal(h)
+	must(t, err)
+	self, err := os.Executable()
+	must(t, err)
+	logf, err := os.OpenFile(m.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	must(t, err)
+	defer logf.Close()
+	cmd := exec.Command(self)
+	cmd.Env = []string{helperEnv + "=" + string(raw)}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Unshareflags: syscall.CLONE_NEWNS,
+		Setpgid:      true,
+		Pdeathsig:    syscall.SIGKILL, // the test binary dies: so does etcd
+	}
+	must(t, cmd.Start())
+	m.cmd = cmd
+	done := make(chan struct{})
+	m.done = done
+	go func() { cmd.Wait(); close(done) }()
+	pid := cmd.Process.Pid
+	t.Logf("%s: started etcd, pid %d", m.name, pid)
+	t.Cleanup(func() {
+		syscall.Kill(pid, syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: pid %d still running 10s after SIGKILL", m.name, pid)
+		}
+	})
+}
+
+// kill stops the member by PID with SIGKILL, as a crash would, and waits
+// for it (bounded).
+func (m *member) kill() {
+	t := m.c.t
+	t.Helper()
+	if m.cmd == nil {
+		t.Fatalf("%s: not running", m.name)
+	}
+	pid := m.cmd.Process.Pid
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: pid %d still running 10s after SIGKILL", m.name, pid)
+	}
+	t.Logf("%s: killed pid %d", m.name, pid)
+	m.cmd = nil
+}
+
+func (m *member) running() bool {
+	if m.cmd == nil {
+		return false
+	}
+	select {
+	case <-m.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *cluster) startAll() {
+	for _, m := range c.members {
+		m.start()
+	}
+}
+
+// ctl runs etcdctl with explicit flags and no ETCDCTL_* environment: the
+// admin client cert from the bundle when TLS is on.
+func (c *cluster) ctl(endpoints []string, args ...string) (string, error) {
+	var all []string
+	all = append(all, "--endpoints="+strings.Join(endpoints, ","), "--dial-timeout=2s", "--command-timeout=5s")
+	if c.tls {
+		all = append(all, "--cacert="+filepath.Join(c.pki, "ca.crt"),
+			"--cert="+filepath.Join(c.pki, "clients/admin.crt"),
+			"--key="+filepath.Join(c.pki, "clients/admin.key"))
+	}
+	return runCtl(append(all, args...)...)
+}
+
+// runCtl runs etcdctl with exactly args, bounded at 20s.
+func runCtl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, etcdctlBin, args...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String() + stderr.String(), fmt.Errorf("etcdctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func (c *cluster) mustCtl(endpoints []string, args ...string) string {
+	c.t.Helper()
+	out, err := c.ctl(endpoints, args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+func (c *cluster) endpoints(ms ...*member) []string {
+	if len(ms) == 0 {
+		ms = c.members
+	}
+	var eps []string
+	for _, m := range ms {
+		eps = append(eps, m.client)
+	}
+	return eps
+}
+
+// eventually retries f every 200ms until it succeeds or d has passed.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, d, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitHealthy waits (bounded) until every given member answers
+// `endpoint health` itself.
+func (c *cluster) waitHealthy(d time.Duration, ms ...*member) {
+	c.t.Helper()
+	for _, m := range ms {
+		eventually(c.t, d, m.name+" healthy", func() error {
+			if !m.running() {
+				return errors.New("process exited; log:\n" + tail(m.log, 20))
+			}
+			_, err := c.ctl([]string{m.client}, "endpoint", "health")
+			return err
+		})
+	}
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type memberInfo struct {
+	ID         uint64   `json:"ID"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+	IsLearner  bool     `json:"isLearner"`
+}
+
+func (c *cluster) memberList(ep string) []memberInfo {
+	c.t.Helper()
+	var res struct{ Members []memberInfo }
+	must(c.t, json.Unmarshal([]byte(c.mustCtl([]string{ep}, "member", "list", "-w", "json")), &res))
+	return res.Members
+}
+
+// leader returns the member that is leader, as the given endpoints see it.
+func (c *cluster) leader(ms ...*member) *member {
+	c.t.Helper()
+	var found *member
+	eventually(c.t, 15*time.Second, "a leader", func() error {
+		for _, m := range ms {
+			out, err := c.ctl([]string{m.client}, "endpoint", "status", "-w", "json")
+			if err != nil {
+				continue
+			}
+			var st []struct {
+				Status struct {
+					Header struct {
+						MemberID uint64 `json:"member_id"`
+					} `json:"header"`
+					Leader uint64 `json:"leader"`
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
+				continue
+			}
+			if st[0].Status.Leader != 0 && st[0].Status.Leader == st[0].Status.Header.MemberID {
+				found = m
+				return nil
+			}
+		}
+		return errors.New("no member says it leads")
+	})
+	return found
+}
+
+// checkLogs fails the test when etcd warned about an ETCD_* variable it does
+// not know (etcd only warns and goes on: a misspelt or removed variable
+// would otherwise be silently ignored) or refused one.
+func (c *cluster) checkLogs() {
+	for _, m := range c.members {
+		b, err := os.ReadFile(m.log)
+		if err != nil {
+			continue // never started
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "unrecognized environment variable") ||
+				strings.Contains(line, "invalid value") ||
+				strings.Contains(line, "conflicting environment variable") ||
+				strings.Contains(line, "deprecated") {
+				c.t.Errorf("%s: etcd on the generated env file: %s", m.name, line)
+			}
+		}
+	}
+}
+
+// usedEnv returns the ETCD_* variables etcd logged as recognized and used.
+func usedEnv(log string) map[string]bool {
+	b, _ := os.ReadFile(log)
+	used := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "recognized and used environment variable") {
+			continue
+		}
+		var e struct {
+			Name string `json:"variable-name"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Name != "" {
+			used[e.Name] = true
+		}
+	}
+	return used
+}
