@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/schema"
+	"github.com/etcdgen/etcdgen/targets/all"
 )
 
 // SpecArgs names the specs a command reads.
@@ -210,6 +212,16 @@ func (c *ValidateCmd) Run(e *env) error {
 	specs, err := c.load(e)
 	if err != nil {
 		return err
+	}
+	var inconsistent []error
+	for _, s := range specs {
+		// validate promises what render will accept: the targets must agree.
+		if err := all.Check(s.model); err != nil {
+			inconsistent = append(inconsistent, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if len(inconsistent) > 0 {
+		return errors.Join(inconsistent...)
 	}
 	for _, s := range specs {
 		m := s.model
