@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +15,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/etcdgen/etcdgen/targets/all"
 )
 
 // Custom testscript commands for the hostile-input corpus
@@ -118,5 +123,86 @@ func TestCorpusExitCodes(t *testing.T) {
 				t.Errorf("out was created")
 			}
 		})
+	}
+}
+
+// TestNoKeyBytesInOutput runs every command that can touch a certificate
+// bundle (render into a tree, --check after a key changed, the JSON
+// manifest, stdout targets that would carry keys, bad specs, validate) and
+// looks for any piece of any private key on stdout or stderr: PEM text,
+// base64 of the PEM (as in a Kubernetes Secret) and raw DER.
+func TestNoKeyBytesInOutput(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var stdout, stderr bytes.Buffer
+	run := func(args ...string) int {
+		return Main(args, strings.NewReader(""), &stdout, &stderr)
+	}
+	if code := run("certs", "--out", "pki"); code != 0 {
+		if strings.Contains(stderr.String(), "not built yet") {
+			t.Skip("etcdgen certs is not built yet")
+		}
+		t.Fatalf("certs: exit %d\n%s", code, stderr.String())
+	}
+	var keys [][]byte
+	filepath.WalkDir("pki", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".key") {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, data)
+		}
+		return nil
+	})
+	if len(keys) == 0 {
+		t.Fatal("certs wrote no keys")
+	}
+
+	run("certs", "--out", "pki")
+	run("render", "--out", "out", "--certs", "pki")
+	run("render", "--out", "out", "--certs", "pki")
+	run("render", "--out", "out", "--certs", "pki", "--format", "json")
+	// A key in the tree changes: --check reports it stale without a diff.
+	filepath.WalkDir("out", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".key") {
+			os.WriteFile(p, []byte("tampered\n"), 0o600)
+		}
+		return nil
+	})
+	run("render", "--check", "--out", "out", "--certs", "pki")
+	for _, target := range append(all.Names(), "k8s-secrets") {
+		run("render", "--target", target, "--certs", "pki")
+		run("render", "--target", target, "--certs", "pki", "--out", "one")
+		run("render", "--target", target, "--certs", "pki", "--format", "json")
+	}
+	os.WriteFile("bad.cue", []byte("name: \"etcd-prod\"\nmemebers: []\n"), 0o644)
+	run("render", "--out", "out", "--certs", "pki", "-f", "bad.cue")
+	run("validate")
+	run("certs", "--out", "pki", "--check")
+
+	printed := stdout.String() + stderr.String()
+	if strings.Contains(printed, "PRIVATE KEY") {
+		t.Fatal("output holds a PEM private key header")
+	}
+	for _, k := range keys {
+		block, _ := pem.Decode(k)
+		if block == nil {
+			t.Fatalf("a key is not PEM: %q", k)
+		}
+		leak := func(what string, s string) {
+			for i := 0; i+16 <= len(s); i += 16 {
+				if strings.Contains(printed, s[i:i+16]) {
+					t.Fatalf("output holds part of a key (%s): %q", what, s[i:i+16])
+				}
+			}
+		}
+		for _, line := range strings.Split(string(k), "\n") {
+			if !strings.HasPrefix(line, "-----") {
+				leak("PEM", line)
+			}
+		}
+		leak("base64 of the PEM", base64.StdEncoding.EncodeToString(k))
+		leak("DER", string(block.Bytes))
 	}
 }
