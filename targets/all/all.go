@@ -6,6 +6,7 @@ import (
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/ansible"
 	"github.com/etcdgen/etcdgen/targets/apiserver"
+	"github.com/etcdgen/etcdgen/targets/helm"
 	"github.com/etcdgen/etcdgen/targets/k8s"
 	"github.com/etcdgen/etcdgen/targets/kubeadm"
 	"github.com/etcdgen/etcdgen/targets/systemd"
@@ -18,6 +19,7 @@ var Targets = []render.Target{
 	kubeadm.Target,
 	apiserver.Target,
 	ansible.Target,
+	helm.Target,
 }
 
 // Optional targets render only when named with --target, never in a

@@ -1,0 +1,69 @@
+package helm
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/schema"
+	"github.com/etcdgen/etcdgen/targets/k8s"
+)
+
+func model(t *testing.T, spec string) *render.Model {
+	t.Helper()
+	l, err := schema.NewLoader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := l.Load("spec.cue", []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := render.Resolve(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The templates, put back together, are the k8s target's documents.
+func TestTemplatesAreTheK8sDocuments(t *testing.T) {
+	for _, spec := range []string{string(schema.Example), `name: "plain", kubernetes: replicas: 5, tls: enabled: false`} {
+		m := model(t, spec)
+		chart, err := Target.Run(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := k8s.Render(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := splitDocs(k[0].Data)
+		var got [][]byte
+		for _, f := range chart {
+			if strings.HasPrefix(f.Path, "templates/") {
+				got = append(got, f.Data)
+			}
+		}
+		if len(got) != len(want) || len(got) < 4 {
+			t.Fatalf("%d templates, %d k8s documents", len(got), len(want))
+		}
+		for _, w := range want {
+			found := false
+			for _, g := range got {
+				found = found || bytes.Equal(g, w)
+			}
+			if !found {
+				t.Errorf("k8s document not in the chart:\n%s", w)
+			}
+		}
+	}
+}
+
+func TestSplitDocs(t *testing.T) {
+	docs := splitDocs([]byte("# header\n---\na: 1\n---\n# only a comment\n---\nb: 2\n"))
+	if len(docs) != 2 || string(docs[0]) != "a: 1\n" || string(docs[1]) != "b: 2\n" {
+		t.Errorf("splitDocs = %q", docs)
+	}
+}
