@@ -112,6 +112,10 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 			cleanup()
 			return nil, err
 		}
+		if dir := filepath.Dir(dst); !swept[dir] {
+			swept[dir] = true
+			removeStaleTemps(dir) // a killed write's leftovers
+		}
 		if same(dst, f) {
 			if f.Path != ManifestName {
 				res.Unchanged = append(res.Unchanged, f.Path)
@@ -129,10 +133,6 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 		if err := t.mkdirs(path.Dir(f.Path), dirMode, made, &created); err != nil {
 			cleanup()
 			return nil, err
-		}
-		if dir := filepath.Dir(dst); !swept[dir] {
-			swept[dir] = true
-			removeStaleTemps(dir)
 		}
 		tmp, err := writeTemp(filepath.Dir(dst), f)
 		if err != nil {
