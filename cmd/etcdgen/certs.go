@@ -27,9 +27,9 @@ func (c *CertsCmd) Help() string {
 certificates (clients/apiserver-etcd-client, clients/healthcheck-client,
 clients/admin with CN root) in DIR. Run it again at any time: the CA is kept,
 and a leaf is re-issued only when it is missing, its key is missing or does not
-match, it is not signed by the CA, its SANs or key type differ from the spec,
-or it expires within the renewal window. A Kubernetes-only spec (no members)
-gets the CA and the client certificates.
+match, it is not signed by the CA, its SANs, subject, usages or key type differ
+from the spec, or it expires within the renewal window. A Kubernetes-only spec
+(no members) gets the CA and the client certificates.
 
 Examples:
   etcdgen certs --out pki/

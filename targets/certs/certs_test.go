@@ -604,3 +604,20 @@ func TestUnknownProfile(t *testing.T) {
 		t.Error("no error for a missing profile: it must not fall back to a default")
 	}
 }
+
+// TestStaleTempsRemoved: temporary files of a killed run (they may hold
+// keys) are removed by the next run that writes there.
+func TestStaleTempsRemoved(t *testing.T) {
+	m := model(t, 1, "")
+	dir := t.TempDir()
+	run(t, m, dir, testOpts(t0))
+	stale := filepath.Join(dir, "etcd1", ".etcdgen-123.tmp")
+	if err := os.WriteFile(stale, []byte("half a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rm(t, dir, "etcd1/server.crt")
+	run(t, m, dir, testOpts(t0))
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("stale temporary file survived a run that wrote its dir")
+	}
+}

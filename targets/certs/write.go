@@ -38,6 +38,7 @@ func Write(dir string, files []render.File, chmod []string) error {
 		}
 		dsts[i] = dst
 	}
+	removeStaleTemps(dsts)
 	// Temporary files are written and synced in parallel: each fsync
 	// waits on the disk, and concurrent ones share journal commits.
 	done := make([]staged, len(files))
@@ -165,4 +166,23 @@ func writeTemp(dir string, f render.File) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// removeStaleTemps deletes temporary files a killed earlier run left in
+// the directories about to be written: they may hold private keys.
+func removeStaleTemps(dsts []string) {
+	seen := map[string]bool{}
+	for _, d := range dsts {
+		dir := filepath.Dir(d)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		stale, _ := filepath.Glob(filepath.Join(dir, ".etcdgen-*.tmp"))
+		for _, p := range stale {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				os.Remove(p)
+			}
+		}
+	}
 }
