@@ -375,13 +375,22 @@ func TestDecisionTable(t *testing.T) {
 			now:  t0.Add(43800*time.Hour - window - 24*time.Hour),
 		},
 		{
-			name: "peer cert in the server slot",
+			name: "another client's cert in its place",
 			change: func(t *testing.T, dir string, m *render.Model) *render.Model {
 				cp(t, dir, "clients/admin.crt", "clients/healthcheck-client.crt")
 				cp(t, dir, "clients/admin.key", "clients/healthcheck-client.key")
 				return m
 			},
 			want: map[string]string{"clients/healthcheck-client": `re-issued: common name is "root", the spec asks for "kube-etcd-healthcheck-client"; SANs differ from the spec: add kube-etcd-healthcheck-client; drop root`},
+		},
+		{
+			name: "a client cert in a server's place",
+			change: func(t *testing.T, dir string, m *render.Model) *render.Model {
+				cp(t, dir, "clients/admin.crt", "etcd1/server.crt")
+				cp(t, dir, "clients/admin.key", "etcd1/server.key")
+				return m
+			},
+			want: map[string]string{"etcd1/server": `re-issued: common name is "root", the spec asks for "etcd1"; usages are client auth, the server profile has server auth, client auth; SANs differ from the spec: add 10.0.0.11, 127.0.0.1, ::1, etcd1, localhost; drop root`},
 		},
 	}
 	for _, r := range rows {
