@@ -64,3 +64,28 @@ func BenchmarkKeep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIssue is the bundle in memory only (keys and signatures, no
+// disk), to separate crypto from fsync in BenchmarkBundle.
+func BenchmarkIssue(b *testing.B) {
+	for _, keys := range []struct{ name, cue string }{
+		{"ecdsa256", `tls: keyAlgorithm: "ecdsa"`},
+		{"ecdsa384", `tls: {keyAlgorithm: "ecdsa", keySize: 384}`},
+	} {
+		for _, n := range []int{3, 7} {
+			b.Run(fmt.Sprintf("%s/members=%d", keys.name, n), func(b *testing.B) {
+				m := model(b, n, keys.cue)
+				st := &State{Dir: "pki", Files: map[string][]byte{}}
+				for b.Loop() {
+					p, err := Decide(m, st, Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := Issue(p, Options{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
