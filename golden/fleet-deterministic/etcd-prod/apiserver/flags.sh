@@ -1,0 +1,1 @@
+--etcd-servers='https://10.10.0.10:2379,https://10.10.0.11:2379,https://[fd00::12]:2379' --etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt --etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key
