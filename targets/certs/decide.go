@@ -127,7 +127,7 @@ func Decide(m *render.Model, st *State, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("tls.caValidity %q and tls.certValidity %q must be positive", m.TLS.CAValidity, m.TLS.CertValidity)
 	}
 	if window >= p.certValidity {
-		return nil, fmt.Errorf("the renewal window %s is not shorter than the certificate validity %s (tls.certValidity): every run would re-issue every certificate", days(window), days(p.certValidity))
+		return nil, fmt.Errorf("the renewal window %s (tls.renewBefore or --renew-before) is not shorter than the certificate validity %s (tls.certValidity): every run would re-issue every certificate", days(window), days(p.certValidity))
 	}
 	if m.Certs[0].Kind != render.KindCA {
 		return nil, fmt.Errorf("internal error: the certificate plan does not start with the CA")
