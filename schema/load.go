@@ -12,9 +12,11 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -47,6 +49,7 @@ type Loader struct {
 	mu      sync.Mutex
 	ctx     *cue.Context
 	cluster cue.Value // #Cluster
+	stopped string    // a spec whose evaluation ran away; ctx is unusable
 }
 
 // NewLoader compiles the embedded schema. A failure is a bug in etcdgen.
@@ -99,7 +102,71 @@ func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopped != "" {
+		return nil, nil, errorf(name, "", "not loaded: etcdgen stopped evaluating %s, and cannot load another spec in this run", l.stopped)
+	}
+	// CUE is a language: a few lines of references or comprehensions can
+	// ask for billions of values. Evaluate under a watchdog; a spec that
+	// runs away is reported and its goroutine abandoned (the process is
+	// about to exit; the Loader refuses further specs).
+	type result struct {
+		c     *Cluster
+		warns []Problem
+		err   error
+		panic any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.panic = p
+			}
+			done <- r
+		}()
+		r.c, r.warns, r.err = l.load(name, data)
+	}()
+	r, why := watch(done)
+	if why != "" {
+		l.stopped = name
+		return nil, nil, errorf(name, "", "evaluating the spec %s; stopped. A cluster spec evaluates in milliseconds: look for references or comprehensions that multiply", why)
+	}
+	if r.panic != nil {
+		panic(r.panic) // the caller's recover reports it
+	}
+	return r.c, r.warns, r.err
+}
 
+// Limits of one spec's evaluation.
+var (
+	MaxEvalTime      = 10 * time.Second
+	MaxEvalHeapBytes = uint64(2 << 30)
+)
+
+// watch waits for done, or says why it gave up: too long, too much memory.
+func watch[T any](done <-chan T) (T, string) {
+	timeout := time.NewTimer(MaxEvalTime)
+	defer timeout.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var zero T
+	for {
+		select {
+		case r := <-done:
+			return r, ""
+		case <-timeout.C:
+			return zero, fmt.Sprintf("took over %v", MaxEvalTime)
+		case <-tick.C:
+			metrics.Read(sample)
+			if v := sample[0].Value; v.Kind() == metrics.KindUint64 && v.Uint64() > MaxEvalHeapBytes {
+				return zero, fmt.Sprintf("needed over %d MiB of memory", MaxEvalHeapBytes>>20)
+			}
+		}
+	}
+}
+
+func (l *Loader) load(name string, data []byte) (*Cluster, []Problem, error) {
 	user, err := l.parse(name, data)
 	if err != nil {
 		return nil, nil, err
