@@ -19,6 +19,9 @@ test: unit e2e
 unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	# cert-manager's own API types judge our cert-manager documents; a
+	# separate module, so etcdgen never links cert-manager.
+	cd targets/k8s/cmcheck && $(GO) test -count=1 ./...
 
 # Rewrite goldens from the current output; review `git diff golden/`.
 golden:
@@ -33,6 +36,13 @@ install: build
 
 e2e:
 	@if [ -f e2e/Makefile ]; then $(MAKE) -C e2e test; else echo "e2e: no suite yet"; fi
+
+# Fuzz the loader and load+render; FUZZTIME=10m for a longer run by hand.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./schema -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./schema -run '^$$' -fuzz '^FuzzLoadRender$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./schema -run '^$$' -fuzz '^FuzzSpecFields$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

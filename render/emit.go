@@ -102,6 +102,13 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 			os.Remove(created[i])
 		}
 	}
+	// A directory holding a key is 0700 whichever file makes it first.
+	secretDirs := map[string]bool{}
+	for _, f := range all {
+		if f.Secret() {
+			secretDirs[path.Dir(f.Path)] = true
+		}
+	}
 	for i, f := range all {
 		if err := CheckPath(f.Path); err != nil {
 			cleanup()
@@ -126,11 +133,7 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 			cleanup()
 			return nil, fmt.Errorf("write %s: injected failure", f.Path)
 		}
-		dirMode := fs.FileMode(0o755)
-		if f.Secret() {
-			dirMode = 0o700
-		}
-		if err := t.mkdirs(path.Dir(f.Path), dirMode, made, &created); err != nil {
+		if err := t.mkdirs(path.Dir(f.Path), secretDirs, made, &created); err != nil {
 			cleanup()
 			return nil, err
 		}
@@ -226,7 +229,7 @@ func removeStaleTemps(dir string) {
 	}
 }
 
-func (t *TreeWriter) mkdirs(rel string, mode fs.FileMode, made map[string]bool, created *[]string) error {
+func (t *TreeWriter) mkdirs(rel string, secretDirs, made map[string]bool, created *[]string) error {
 	if made[rel] {
 		return nil
 	}
@@ -249,6 +252,10 @@ func (t *TreeWriter) mkdirs(rel string, mode fs.FileMode, made map[string]bool, 
 			continue
 		}
 		cur := filepath.Join(t.Root, filepath.FromSlash(prefix))
+		mode := fs.FileMode(0o755)
+		if secretDirs[prefix] {
+			mode = 0o700
+		}
 		err := os.Mkdir(cur, mode)
 		if err == nil {
 			*created = append(*created, cur)
@@ -262,6 +269,12 @@ func (t *TreeWriter) mkdirs(rel string, mode fs.FileMode, made map[string]bool, 
 		}
 		if !fi.IsDir() {
 			return fmt.Errorf("%s is not a directory", cur)
+		}
+		if mode == 0o700 && fi.Mode().Perm()&0o077 != 0 {
+			// An older tree (or umask) left it open: keys get 0700.
+			if err := os.Chmod(cur, 0o700); err != nil {
+				return err
+			}
 		}
 		made[prefix] = true
 	}

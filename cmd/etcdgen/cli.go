@@ -130,7 +130,14 @@ func report(stderr io.Writer, err error) int {
 		// and CI annotate them.
 		fmt.Fprintln(stderr, se.Error())
 		n := len(se.List)
-		if n > 1 {
+		files := map[string]bool{}
+		for _, p := range se.List {
+			files[p.Pos.File] = true
+		}
+		switch {
+		case len(files) > 1:
+			fmt.Fprintf(stderr, "etcdgen: %d problems in %d specs\n", n, len(files))
+		case n > 1:
 			fmt.Fprintf(stderr, "etcdgen: %d problems in the spec\n", n)
 		}
 		return exitInput

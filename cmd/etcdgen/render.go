@@ -78,6 +78,11 @@ func (c *RenderCmd) Run(e *env) error {
 		}
 		return render.WriteStdout(e.stdout, files)
 	}
+	// Keys never land in git by accident: refuse a tree inside a work
+	// tree unless git ignores the key files.
+	if err := render.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
+		return err
+	}
 	w := &render.TreeWriter{Root: c.Out, Manifest: true}
 	res, err := w.Write(files, c.Prune)
 	if err != nil {
