@@ -77,6 +77,21 @@ func planCerts(m *Model) []Cert {
 			})
 		}
 	}
+	// Pods without cert-manager share one server and one peer cert from the
+	// bundle (the k8s-secrets target puts them into Secrets).
+	if c := m.Spec.Kubernetes; c != nil && !m.Kubernetes.CertManager {
+		k := &m.Kubernetes
+		var ips []netip.Addr
+		for _, s := range k.CertIPAddresses() {
+			ips = append(ips, netip.MustParseAddr(s))
+		}
+		for _, b := range []struct {
+			name string
+			kind CertKind
+		}{{KubernetesServer, KindServer}, {KubernetesPeer, KindPeer}} {
+			certs = append(certs, Cert{Name: b.name, Kind: b.kind, CommonName: k.StatefulSet, DNSNames: k.CertDNSNames(), IPs: ips})
+		}
+	}
 	// Client certs carry no O=system:masters (kubeadm dropped it); CNs are
 	// kubeadm's so etcd RBAC users match a kubeadm cluster's.
 	for _, c := range []struct{ name, cn string }{

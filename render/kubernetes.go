@@ -24,6 +24,10 @@ type Kubernetes struct {
 	PeerPort      int
 	Resources     schema.Resources
 	IssuerRef     *schema.IssuerRef
+	// CertManager: cert-manager makes the TLS Secrets; otherwise the
+	// bundle's kubernetes/server and kubernetes/peer certs do
+	// (k8s-secrets target).
+	CertManager bool
 	// Labels selecting the pods (app.kubernetes.io/name, .../instance).
 	Labels map[string]string
 	Pods   []Pod
@@ -48,7 +52,7 @@ type Pod struct {
 }
 
 func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
-	spec := schema.Kubernetes{Namespace: "default", ClusterDomain: "cluster.local", StorageSize: "1Gi", AntiAffinity: "required"}
+	spec := schema.Kubernetes{Namespace: "default", ClusterDomain: "cluster.local", StorageSize: "1Gi", AntiAffinity: "required", CertManager: true}
 	if c.Kubernetes != nil {
 		spec = *c.Kubernetes
 	}
@@ -65,6 +69,7 @@ func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
 		ClientPort:    c.Ports.Client,
 		PeerPort:      c.Ports.Peer,
 		IssuerRef:     spec.IssuerRef,
+		CertManager:   spec.CertManager,
 	}
 	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
 		k.MetricsPort = *c.Ports.Metrics

@@ -122,6 +122,7 @@ var hints = map[string]string{
 	"kubernetes.storageSize":             "a quantity such as \"1Gi\"",
 	"kubernetes.storageClass":            "a StorageClass name",
 	"kubernetes.antiAffinity":            "\"required\" or \"preferred\"",
+	"kubernetes.certManager":             "true (cert-manager makes the TLS Secrets) or false (the k8s-secrets target makes them from the certs bundle)",
 	"kubernetes.issuerRef.name":          "a DNS-1123 label naming an Issuer or ClusterIssuer",
 	"kubernetes.issuerRef.kind":          "\"Issuer\" or \"ClusterIssuer\"",
 	"kubernetes.issuerRef.group":         "an API group (default \"cert-manager.io\")",

@@ -99,6 +99,7 @@ type Kubernetes struct {
 	StorageClass    string     `json:"storageClass"`
 	AntiAffinity    string     `json:"antiAffinity"`
 	Resources       *Resources `json:"resources"`
+	CertManager     bool       `json:"certManager"`
 	IssuerRef       *IssuerRef `json:"issuerRef"`
 }
 

@@ -49,7 +49,7 @@ func Objects(m *render.Model) ([]any, error) {
 	k := &m.Kubernetes
 	labels := objectLabels(m)
 	var objs []any
-	if m.TLS.Enabled {
+	if m.TLS.Enabled && k.CertManager {
 		cm, err := certManager(m, labels)
 		if err != nil {
 			return nil, err
@@ -72,8 +72,11 @@ func header(m *render.Model) string {
 	if k.Namespace != "default" {
 		fmt.Fprintf(&b, "# The namespace must exist: kubectl create namespace %s\n", k.Namespace)
 	}
-	if m.TLS.Enabled {
+	switch {
+	case m.TLS.Enabled && k.CertManager:
 		b.WriteString("# Needs cert-manager (cert-manager.io/v1) in the cluster.\n")
+	case m.TLS.Enabled:
+		b.WriteString("# TLS Secrets first: etcdgen certs --out pki/ && etcdgen render --target k8s-secrets --certs pki/ --out secrets/\n")
 	}
 	b.WriteString("# Apply: kubectl apply -f etcd.yaml\n")
 	fmt.Fprintf(&b, "# Check: kubectl -n %s exec %s-0 -- etcdctl endpoint health --cluster\n", k.Namespace, k.StatefulSet)
