@@ -2,7 +2,7 @@ package schema
 
 import (
 	"fmt"
-	"runtime/metrics"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +44,9 @@ func TestLoadStopsRunawayEvaluation(t *testing.T) {
 
 func TestLoadStopsMemoryHog(t *testing.T) {
 	defer func(n uint64) { MaxEvalHeapBytes = n }(MaxEvalHeapBytes)
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	MaxEvalHeapBytes = s[0].Value.Uint64() + 8<<20
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	MaxEvalHeapBytes = ms.HeapAlloc + 8<<20
 	l, err := NewLoader()
 	if err != nil {
 		t.Fatal(err)
