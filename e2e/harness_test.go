@@ -151,7 +151,13 @@ func memberIP(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
 // on) and prepares each member's directories. Nothing is started.
 func newCluster(t *testing.T, s spec) *cluster {
 	t.Helper()
-	dir := t.TempDir()
+	return newClusterIn(t, t.TempDir(), s)
+}
+
+// newClusterIn is newCluster in a given per-test dir (the spec may name
+// paths in it).
+func newClusterIn(t *testing.T, dir string, s spec) *cluster {
+	t.Helper()
 	c := &cluster{t: t, dir: dir, out: filepath.Join(dir, "out"), tls: s.TLS,
 		dataDir: filepath.Join(dir, "var/lib/etcd"), tlsDir: filepath.Join(dir, "etc/etcd/pki")}
 	var b strings.Builder
