@@ -2,18 +2,18 @@ package e2e
 
 import (
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
-	"k8s.io/klog/v2"
 	"k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	"k8s.io/apiserver/pkg/storage/storagebackend/factory"
+	"k8s.io/klog/v2"
 )
 
 // apiserverSpec points the apiserver target's cert paths at the test bundle
