@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/rogpeppe/go-internal/diff"
 )
@@ -62,14 +63,19 @@ type TreeWriter struct {
 // its first byte (tests only).
 var testHookBeforeWrite func(name string, f File)
 
+// hookMu serialises the hook: temp files are written in parallel.
+var hookMu sync.Mutex
+
 // tempPattern names temp files; a write removes those a killed write left
 // in the directories it writes to.
 const tempPattern = ".etcdgen-*.tmp"
 
-// pending is a temp file staged for a rename to dst.
+// pending is a file to write: its temp file is staged, then renamed to dst.
 type pending struct {
 	tmp, dst string
 	rel      string
+	file     File
+	index    int // in the write's file list (failure injection)
 }
 
 // Result says what a write did, by output path.
@@ -89,12 +95,15 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 		all = append(append([]File(nil), files...), File{Path: ManifestName, Mode: 0o644, Data: manifestBytes(files)})
 	}
 	var staged []pending
-	made := map[string]bool{} // directories already made in this write
-	var created []string      // directories this write made, outermost first
+	made := map[string]bool{}  // directories already made in this write
+	var created []string       // directories this write made, outermost first
+	dirs := map[string]error{} // safePath's verdict per directory
 	swept := map[string]bool{}
 	cleanup := func() {
 		for _, p := range staged {
-			os.Remove(p.tmp)
+			if p.tmp != "" {
+				os.Remove(p.tmp)
+			}
 		}
 		// Directories made for the new files go too (innermost first;
 		// os.Remove leaves any that are not empty).
@@ -109,40 +118,38 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 			secretDirs[path.Dir(f.Path)] = true
 		}
 	}
+	// Plan: check every path and make the directories, in order.
 	for i, f := range all {
 		if err := CheckPath(f.Path); err != nil {
 			cleanup()
 			return nil, err
 		}
-		dst, err := t.safePath(f.Path)
+		dst, exists, err := t.safePathCached(f.Path, dirs)
 		if err != nil {
 			cleanup()
 			return nil, err
 		}
-		if dir := filepath.Dir(dst); !swept[dir] {
+		if dir := filepath.Dir(dst); exists && !swept[dir] {
 			swept[dir] = true
 			removeStaleTemps(dir) // a killed write's leftovers
 		}
-		if same(dst, f) {
+		if exists && same(dst, f) {
 			if f.Path != ManifestName {
 				res.Unchanged = append(res.Unchanged, f.Path)
 			}
 			continue
 		}
-		if t.failAfter > 0 && i >= t.failAfter {
-			cleanup()
-			return nil, fmt.Errorf("write %s: injected failure", f.Path)
-		}
 		if err := t.mkdirs(path.Dir(f.Path), secretDirs, made, &created); err != nil {
 			cleanup()
 			return nil, err
 		}
-		tmp, err := writeTemp(filepath.Dir(dst), f)
-		if err != nil {
-			cleanup()
-			return nil, fmt.Errorf("write %s: %w", filepath.Join(t.Root, filepath.FromSlash(f.Path)), err)
-		}
-		staged = append(staged, pending{tmp: tmp, dst: dst, rel: f.Path})
+		staged = append(staged, pending{dst: dst, rel: f.Path, file: f, index: i})
+	}
+	// Stage: every temp file, written in parallel (the cost is syscalls,
+	// thousands in a fleet render, not CPU).
+	if err := t.stage(staged); err != nil {
+		cleanup()
+		return nil, err
 	}
 	// Every temp file reaches the disk before the first rename, so a crash
 	// leaves either the old file or the new one, never a torn one.
@@ -189,8 +196,108 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 	return res, nil
 }
 
+// stageWorkers bounds the parallel temp-file writes.
+const stageWorkers = 8
+
+// stage writes each pending file's temp file; on error some may have been
+// written (cleanup removes them).
+func (t *TreeWriter) stage(staged []pending) error {
+	errs := make([]error, len(staged))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(stageWorkers, len(staged)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				p := &staged[i]
+				if t.failAfter > 0 && p.index >= t.failAfter {
+					errs[i] = fmt.Errorf("write %s: injected failure", p.rel)
+					continue
+				}
+				tmp, err := writeTemp(filepath.Dir(p.dst), p.file)
+				if err != nil {
+					errs[i] = fmt.Errorf("write %s: %w", filepath.Join(t.Root, filepath.FromSlash(p.rel)), err)
+					continue
+				}
+				p.tmp = tmp
+			}
+		}()
+	}
+	for i := range staged {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // safePath maps a relative path under Root to a real path, refusing any
 // existing component (below Root) that is a symlink or not a directory.
+// safePathCached is safePath for a write of many files: each directory is
+// checked once, and below a missing directory nothing is looked up. exists
+// reports whether dst itself exists.
+func (t *TreeWriter) safePathCached(rel string, dirs map[string]error) (dst string, exists bool, err error) {
+	verdict := t.checkDir(path.Dir(rel), rel, dirs)
+	switch {
+	case verdict == errMissing:
+		return filepath.Join(t.Root, filepath.FromSlash(rel)), false, nil
+	case verdict != nil:
+		return "", false, verdict
+	}
+	dst = filepath.Join(t.Root, filepath.FromSlash(rel))
+	fi, err := os.Lstat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return dst, false, nil
+	case err != nil:
+		return "", false, err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "", false, fmt.Errorf("%s is a symlink; etcdgen does not write through symlinks inside --out", dst)
+	case !fi.Mode().IsRegular():
+		return "", false, fmt.Errorf("%s exists and is not a regular file", dst)
+	}
+	return dst, true, nil
+}
+
+// errMissing marks a directory that does not exist yet.
+var errMissing = errors.New("missing")
+
+// checkDir says whether dir (slash-separated below Root, "." for Root)
+// exists as real directories: nil, errMissing, or why it cannot be written
+// through (a symlink, a file). Verdicts are cached per directory; file
+// names the file that needs dir, for the message.
+func (t *TreeWriter) checkDir(dir, file string, dirs map[string]error) error {
+	if dir == "." {
+		return nil
+	}
+	if v, ok := dirs[dir]; ok {
+		return v
+	}
+	v := t.checkDir(path.Dir(dir), file, dirs)
+	if v == nil {
+		cur := filepath.Join(t.Root, filepath.FromSlash(dir))
+		fi, err := os.Lstat(cur)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			v = errMissing
+		case err != nil:
+			v = err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			v = fmt.Errorf("%s is a symlink; etcdgen does not write through symlinks inside --out", cur)
+		case !fi.IsDir():
+			v = fmt.Errorf("%s is a file, but %s needs it to be a directory", cur, file)
+		}
+	}
+	dirs[dir] = v
+	return v
+}
+
 func (t *TreeWriter) safePath(rel string) (string, error) {
 	parts := strings.Split(rel, "/")
 	cur := t.Root
@@ -298,7 +405,9 @@ func writeTemp(dir string, f File) (string, error) {
 		return fail(err)
 	}
 	if testHookBeforeWrite != nil {
+		hookMu.Lock()
 		testHookBeforeWrite(name, f)
+		hookMu.Unlock()
 	}
 	if _, err := tmp.Write(f.Data); err != nil {
 		return fail(err)
@@ -382,32 +491,48 @@ type Stale struct {
 // Check compares the rendered files with the tree under root and returns
 // every difference; it writes nothing. display names root in messages.
 func Check(root, display string, files []File) []Stale {
-	var out []Stale
 	t := &TreeWriter{Root: root}
 	rendered := map[string]bool{}
-	for _, f := range files {
+	dirs := map[string]error{}
+	// Paths are checked in order (the directory cache is not shared);
+	// the files are read and compared in parallel.
+	results := make([]*Stale, len(files))
+	var toRead []int
+	dsts := make([]string, len(files))
+	for i, f := range files {
 		rendered[f.Path] = true
 		name := path.Join(display, f.Path)
-		dst, err := t.safePath(f.Path)
-		if err != nil {
-			out = append(out, Stale{Path: name, What: "stale", Diff: []byte(err.Error() + "\n")})
-			continue
+		dst, exists, err := t.safePathCached(f.Path, dirs)
+		switch {
+		case err != nil:
+			results[i] = &Stale{Path: name, What: "stale", Diff: []byte(err.Error() + "\n")}
+		case !exists:
+			results[i] = &Stale{Path: name, What: "missing"}
+		default:
+			dsts[i] = dst
+			toRead = append(toRead, i)
 		}
-		data, err := os.ReadFile(dst)
-		if err != nil {
-			out = append(out, Stale{Path: name, What: "missing"})
-			continue
-		}
-		if !bytes.Equal(data, f.Data) {
-			var d []byte
-			if !f.Secret() {
-				d = diff.Diff(name, data, "rendered", f.Data)
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(stageWorkers, len(toRead)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = compare(dsts[i], path.Join(display, files[i].Path), files[i])
 			}
-			out = append(out, Stale{Path: name, What: "stale", Diff: d})
-			continue
-		}
-		if fi, err := os.Stat(dst); err == nil && fi.Mode().Perm() != f.Mode.Perm() {
-			out = append(out, Stale{Path: name, What: "mode", Diff: []byte(fmt.Sprintf("mode %v, want %v\n", fi.Mode().Perm(), f.Mode.Perm()))})
+		}()
+	}
+	for _, i := range toRead {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []Stale
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
 		}
 	}
 	for _, p := range t.readManifest() {
@@ -418,4 +543,32 @@ func Check(root, display string, files []File) []Stale {
 		}
 	}
 	return out
+}
+
+// compare says how the file at dst differs from f, or nil.
+func compare(dst, name string, f File) *Stale {
+	fd, err := os.Open(dst)
+	if err != nil {
+		return &Stale{Path: name, What: "missing"}
+	}
+	defer fd.Close()
+	fi, err := fd.Stat()
+	if err != nil {
+		return &Stale{Path: name, What: "missing"}
+	}
+	data, err := io.ReadAll(fd)
+	if err != nil {
+		return &Stale{Path: name, What: "stale", Diff: []byte(err.Error() + "\n")}
+	}
+	if !bytes.Equal(data, f.Data) {
+		var d []byte
+		if !f.Secret() {
+			d = diff.Diff(name, data, "rendered", f.Data)
+		}
+		return &Stale{Path: name, What: "stale", Diff: d}
+	}
+	if fi.Mode().Perm() != f.Mode.Perm() {
+		return &Stale{Path: name, What: "mode", Diff: []byte(fmt.Sprintf("mode %v, want %v\n", fi.Mode().Perm(), f.Mode.Perm()))}
+	}
+	return nil
 }

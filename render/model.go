@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/etcdgen/etcdgen/schema"
@@ -47,6 +48,8 @@ type Model struct {
 	// Bundle, when set, holds the certificates host targets place into the
 	// member trees (render --certs DIR).
 	Bundle *Bundle
+
+	memo memo
 
 	// Kubernetes is the cluster as pods; always resolved (a spec without a
 	// kubernetes block gets the defaults).
@@ -202,6 +205,37 @@ func Resolve(c *schema.Cluster) (*Model, error) {
 		}
 	}
 	return m, nil
+}
+
+// memo caches artifacts derived from the model. Targets run in parallel
+// on one model, and some share work (the helm target wraps the k8s
+// target's documents).
+type memo struct {
+	mu   sync.Mutex
+	once map[string]*memoEntry
+}
+
+type memoEntry struct {
+	once sync.Once
+	val  any
+	err  error
+}
+
+// Memo computes f once per model and key; every caller gets its result.
+// f must be a pure function of the model.
+func (m *Model) Memo(key string, f func() (any, error)) (any, error) {
+	m.memo.mu.Lock()
+	if m.memo.once == nil {
+		m.memo.once = map[string]*memoEntry{}
+	}
+	e := m.memo.once[key]
+	if e == nil {
+		e = &memoEntry{}
+		m.memo.once[key] = e
+	}
+	m.memo.mu.Unlock()
+	e.once.Do(func() { e.val, e.err = f() })
+	return e.val, e.err
 }
 
 // URL joins scheme, host and port; IPv6 hosts get brackets.

@@ -67,3 +67,36 @@ func TestSplitDocs(t *testing.T) {
 		t.Errorf("splitDocs = %q", docs)
 	}
 }
+
+// splitDocs splits a multi-document YAML on "---" lines, dropping the
+// comment header and empty documents.
+func splitDocs(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	flush := func() {
+		if hasContent(cur.Bytes()) {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+		}
+		cur.Reset()
+	}
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if string(bytes.TrimRight(line, "\n")) == "---" {
+			flush()
+			continue
+		}
+		cur.Write(line)
+	}
+	flush()
+	return docs
+}
+
+// hasContent reports whether a document has anything but comments.
+func hasContent(doc []byte) bool {
+	for _, line := range strings.Split(string(doc), "\n") {
+		t := strings.TrimSpace(line)
+		if t != "" && !strings.HasPrefix(t, "#") {
+			return true
+		}
+	}
+	return false
+}

@@ -9,6 +9,7 @@
 package k8s
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -32,15 +33,17 @@ var Target = render.Target{
 
 // Render returns etcd.yaml.
 func Render(m *render.Model) ([]render.File, error) {
-	objs, err := Objects(m)
+	docs, err := Documents(m)
 	if err != nil {
 		return nil, err
 	}
-	data, err := marshalDocs(header(m), objs)
-	if err != nil {
-		return nil, err
+	var b bytes.Buffer
+	b.WriteString(header(m))
+	for _, d := range docs {
+		b.WriteString("---\n")
+		b.Write(d.YAML)
 	}
-	return []render.File{{Path: File, Mode: 0o644, Data: data}}, nil
+	return []render.File{{Path: File, Mode: 0o644, Data: b.Bytes()}}, nil
 }
 
 // Objects are the documents of etcd.yaml in apply order: the certificates
