@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,7 @@ func setup() (int, error) {
 			return 0, fmt.Errorf("%v (run `make -C e2e bin` first)", err)
 		}
 	}
-	return -1, nil
+	return -1, claimLoopbackNet()
 }
 
 // mountExec is the helper process: already in a new mount namespace (the
@@ -145,7 +146,29 @@ type member struct {
 	done chan struct{}
 }
 
-func memberIP(i int) string { return fmt.Sprintf("127.0.0.%d", 11+i) }
+// Members live on 127.0.<net>.11, .12, ... (the whole of 127/8 is loopback
+// on Linux). net is claimed per run by holding a listener on
+// 127.0.<net>.1:21000, so two runs on one machine (CI, a developer's
+// `make test`) never share an address; each test has its own ports.
+var (
+	loopNet  int
+	loopLock net.Listener
+)
+
+func claimLoopbackNet() error {
+	start := os.Getpid() % 250
+	for i := range 250 {
+		n := (start+i)%250 + 1
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.%d.1:21000", n))
+		if err == nil {
+			loopNet, loopLock = n, l
+			return nil
+		}
+	}
+	return errors.New("no free 127.0.N.0/24 for the members")
+}
+
+func memberIP(i int) string { return fmt.Sprintf("127.0.%d.%d", loopNet, 11+i) }
 
 // newCluster writes the spec, renders it with etcdgen (certs first with TLS
 // on) and prepares each member's directories. Nothing is started.
