@@ -406,7 +406,7 @@ func (c *cluster) waitHealthy(d time.Duration, ms ...*member) {
 	for _, m := range ms {
 		eventually(c.t, d, m.name+" healthy", func() error {
 			if !m.running() {
-				return errors.New("process exited; log:\n" + tail(m.log, 20))
+				c.t.Fatalf("%s: etcd exited; log:\n%s", m.name, tail(m.log, 20))
 			}
 			_, err := c.ctl([]string{m.client}, "endpoint", "health")
 			return err
