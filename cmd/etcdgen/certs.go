@@ -29,7 +29,9 @@ clients/admin with CN root) in DIR. Run it again at any time: the CA is kept,
 and a leaf is re-issued only when it is missing, its key is missing or does not
 match, it is not signed by the CA, its SANs, subject, usages or key type differ
 from the spec, or it expires within the renewal window. A Kubernetes-only spec
-(no members) gets the CA and the client certificates.
+(no members) gets the CA and the client certificates; with
+kubernetes.certManager: false also kubernetes/server and kubernetes/peer, the
+pods' certificates for the k8s-secrets target.
 
 Examples:
   etcdgen certs --out pki/

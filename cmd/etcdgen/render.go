@@ -20,7 +20,7 @@ import (
 // RenderCmd renders targets.
 type RenderCmd struct {
 	SpecArgs
-	Target []string `short:"t" sep:"," placeholder:"NAME" help:"Targets to render (${targets}); repeatable or comma-separated. Default with --out: all."`
+	Target []string `short:"t" sep:"," placeholder:"NAME" help:"Targets to render (${targets}); repeatable or comma-separated. Default with --out: all but k8s-secrets (it holds keys)."`
 	Out    string   `short:"o" placeholder:"DIR" help:"Write a file tree here instead of stdout."`
 	Check  bool     `help:"Compare the tree in --out with a fresh render; print a diff per stale file and exit 1 when anything differs. Writes nothing."`
 	Prune  bool     `help:"Remove files etcdgen wrote earlier into --out that are no longer rendered."`
