@@ -37,6 +37,15 @@ type TLSFile struct {
 func CertFile(name string) string { return name + ".crt" }
 func KeyFile(name string) string  { return name + ".key" }
 
+// APIServerEndpoints are what kube-apiserver dials: the members' advertised
+// client URLs in member order, or the pods' for a Kubernetes-only spec.
+func APIServerEndpoints(m *Model) []string {
+	if len(m.Members) > 0 {
+		return append([]string(nil), m.ClientURLs...)
+	}
+	return append([]string(nil), m.Kubernetes.ClientURLs...)
+}
+
 // APIServerTLS are kube-apiserver's etcd client files: the paths from the
 // spec's apiserver block (kubeadm's layout by default), filled from the
 // bundle's CA and its apiserver-etcd-client cert. Zero with TLS off.

@@ -6,26 +6,12 @@ import (
 	"testing"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/render/rendertest"
 	"github.com/etcdgen/etcdgen/schema"
 	"github.com/etcdgen/etcdgen/targets/k8s"
 )
 
-func model(t *testing.T, spec string) *render.Model {
-	t.Helper()
-	l, err := schema.NewLoader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := l.Load("spec.cue", []byte(spec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := render.Resolve(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func model(t testing.TB, spec string) *render.Model { return rendertest.Model(t, spec) }
 
 // The templates, put back together, are the k8s target's documents.
 func TestTemplatesAreTheK8sDocuments(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/render/rendertest"
 	"github.com/etcdgen/etcdgen/schema"
 )
 
@@ -38,22 +39,7 @@ tuning: {initialCorruptCheck: true, watchProgressNotifyInterval: "5s"}
 kubernetes: {replicas: 1, antiAffinity: "preferred", storageClass: "fast", resources: {limits: {memory: "1Gi"}}}`,
 }
 
-func model(t *testing.T, spec string) *render.Model {
-	t.Helper()
-	l, err := schema.NewLoader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := l.Load("spec.cue", []byte(spec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := render.Resolve(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func model(t testing.TB, spec string) *render.Model { return rendertest.Model(t, spec) }
 
 func renderYAML(t *testing.T, m *render.Model) []byte {
 	t.Helper()

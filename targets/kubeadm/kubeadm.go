@@ -55,18 +55,9 @@ type externalEtcd struct {
 // ClientView is what the ClusterConfiguration hands kube-apiserver; the
 // consistency check compares it with the members.
 func ClientView(m *render.Model) render.ClientView {
-	v := render.ClientView{Target: Name, Endpoints: Endpoints(m)}
+	v := render.ClientView{Target: Name, Endpoints: render.APIServerEndpoints(m)}
 	v.CA, v.Cert, v.Key = render.APIServerTLS(m)
 	return v
-}
-
-// Endpoints are the members' advertised client URLs in member order, or
-// the pods' for a Kubernetes-only spec.
-func Endpoints(m *render.Model) []string {
-	if len(m.Members) > 0 {
-		return append([]string(nil), m.ClientURLs...)
-	}
-	return append([]string(nil), m.Kubernetes.ClientURLs...)
 }
 
 // Render returns cluster-configuration.yaml.

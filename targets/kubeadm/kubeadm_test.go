@@ -7,29 +7,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdgen/etcdgen/render"
-	"github.com/etcdgen/etcdgen/schema"
+	"github.com/etcdgen/etcdgen/render/rendertest"
 )
 
-func model(t testing.TB, spec string) *render.Model {
-	t.Helper()
-	l, err := schema.NewLoader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, data := "spec.cue", []byte(spec)
-	if spec == "" {
-		name, data = schema.ExampleName, schema.Example
-	}
-	c, _, err := l.Load(name, data)
-	if err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	m, err := render.Resolve(c)
-	if err != nil {
-		t.Fatalf("resolve: %v", err)
-	}
-	return m
-}
+func model(t testing.TB, spec string) *render.Model { return rendertest.Model(t, spec) }
 
 // document is the whole file as kubeadm's decoder sees it: TypeMeta and
 // the fields this target sets. A strict decode fails on any other key.

@@ -145,44 +145,10 @@ func EnvFileFor(m *render.Model, mem *render.Member) []byte {
 	}
 
 	e.section("Tuning")
-	for _, kv := range Tuning(m) {
+	for _, kv := range render.TuningFlags(m) {
 		e.set("ETCD_"+strings.ToUpper(strings.ReplaceAll(kv[0], "-", "_")), kv[1])
 	}
 	return e.b.Bytes()
-}
-
-// Tuning lists the tuning flags (name without dashes, value) as the spec's
-// etcd version spells them: 3.6 renamed the --experimental-* flags and moved
-// some behind --feature-gates.
-func Tuning(m *render.Model) [][2]string {
-	t := m.Spec.Tuning
-	out := [][2]string{
-		{"heartbeat-interval", strconv.Itoa(t.HeartbeatInterval)},
-		{"election-timeout", strconv.Itoa(t.ElectionTimeout)},
-		{"snapshot-count", strconv.Itoa(t.SnapshotCount)},
-	}
-	if t.QuotaBackendBytes > 0 {
-		out = append(out, [2]string{"quota-backend-bytes", strconv.FormatInt(t.QuotaBackendBytes, 10)})
-	}
-	if ac := t.AutoCompaction; ac != nil {
-		out = append(out, [2]string{"auto-compaction-mode", ac.Mode}, [2]string{"auto-compaction-retention", ac.Retention})
-	}
-	newNames := m.Version.AtLeast(3, 6)
-	if t.InitialCorruptCheck {
-		if newNames {
-			out = append(out, [2]string{"feature-gates", "InitialCorruptCheck=true"})
-		} else {
-			out = append(out, [2]string{"experimental-initial-corrupt-check", "true"})
-		}
-	}
-	if t.WatchProgressNotifyInterval != "" {
-		name := "watch-progress-notify-interval"
-		if !newNames {
-			name = "experimental-" + name
-		}
-		out = append(out, [2]string{name, t.WatchProgressNotifyInterval})
-	}
-	return out
 }
 
 // EtcdctlEnv sets etcdctl up for the admin client on any member host:

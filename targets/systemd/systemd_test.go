@@ -5,25 +5,11 @@ import (
 	"testing"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/render/rendertest"
 	"github.com/etcdgen/etcdgen/schema"
 )
 
-func model(t testing.TB, spec string) *render.Model {
-	t.Helper()
-	l, err := schema.NewLoader()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _, err := l.Load("spec.cue", []byte(spec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := render.Resolve(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func model(t testing.TB, spec string) *render.Model { return rendertest.Model(t, spec) }
 
 // envMap reads an env file the way systemd's EnvironmentFile= does, for
 // the simple unquoted lines this target writes.
