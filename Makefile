@@ -6,15 +6,20 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PREFIX  ?= /usr/local
 
-.PHONY: all build test unit golden bench install e2e fuzz clean
+.PHONY: all build test unit golden bench install e2e fuzz fuzz-ci clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/etcdgen
 
-# unit + testscripts (fast), then the end-to-end suite.
-test: unit e2e
+# unit + testscripts (fast), a bounded fuzz of the loader and load+render,
+# then the end-to-end suite.
+test: unit fuzz-ci e2e
+
+# CI's fuzz budget: 10 s per target on top of the seed corpus.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=10s
 
 unit:
 	$(GO) vet ./...
