@@ -176,7 +176,7 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 	}
 	// And the renames themselves (directory entries).
 	if len(staged) > 0 {
-		syncFS(t.Root)
+		SyncFS(t.Root)
 	}
 	if prune {
 		rendered := map[string]bool{}
@@ -257,7 +257,7 @@ func (t *TreeWriter) writeFresh(all []File) (*Result, error) {
 	if err := t.parallel(staged, func(p *pending) error { return writeNew(p.dst, p.file) }); err != nil {
 		return fail(err)
 	}
-	if err := syncFS(parent); err != nil {
+	if err := SyncFS(parent); err != nil {
 		for _, p := range staged {
 			if err := syncFile(p.dst); err != nil {
 				return fail(err)
@@ -267,14 +267,17 @@ func (t *TreeWriter) writeFresh(all []File) (*Result, error) {
 	if t.beforeRename != nil {
 		t.beforeRename()
 	}
-	// MkdirTemp made it 0700; the root of a tree for git is 0755.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fail(err)
+	// MkdirTemp made it 0700, right for keys at the top; the root of a
+	// tree for git is 0755.
+	if !secretDirs["."] {
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.Rename(tmp, filepath.Clean(t.Root)); err != nil {
 		return fail(fmt.Errorf("write %s: %w", t.Root, err))
 	}
-	syncFS(parent)
+	SyncFS(parent)
 	res := &Result{}
 	for _, f := range all {
 		if f.Path != ManifestName {
@@ -480,7 +483,11 @@ func (t *TreeWriter) mkdirs(rel string, secretDirs, made map[string]bool, create
 		if _, err := os.Lstat(t.Root); errors.Is(err, fs.ErrNotExist) {
 			*created = append(*created, t.Root)
 		}
-		if err := os.MkdirAll(t.Root, 0o755); err != nil {
+		rootMode := fs.FileMode(0o755)
+		if secretDirs["."] {
+			rootMode = 0o700
+		}
+		if err := os.MkdirAll(t.Root, rootMode); err != nil {
 			return err
 		}
 		made["."] = true
@@ -560,7 +567,7 @@ func writeTemp(dir string, f File) (string, error) {
 // render, seconds on a slow disk); where syncfs is refused, each file is
 // fsynced.
 func (t *TreeWriter) syncAll(staged []pending) error {
-	if len(staged) == 0 || syncFS(t.Root) == nil {
+	if len(staged) == 0 || SyncFS(t.Root) == nil {
 		return nil
 	}
 	for _, p := range staged {

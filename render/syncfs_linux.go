@@ -6,8 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// syncFS flushes the filesystem holding dir (syncfs(2)).
-func syncFS(dir string) error {
+// SyncFS flushes the filesystem holding dir (syncfs(2)): one call makes
+// every file written before it durable, where an fsync per file costs a
+// disk wait each.
+func SyncFS(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -4,5 +4,5 @@ package render
 
 import "errors"
 
-// syncFS is Linux-only; elsewhere the writer fsyncs each file.
-func syncFS(string) error { return errors.New("syncfs: not supported") }
+// SyncFS is Linux-only; elsewhere writers fsync each file.
+func SyncFS(string) error { return errors.New("syncfs: not supported") }

@@ -39,8 +39,7 @@ func Write(dir string, files []render.File, chmod []string) error {
 		dsts[i] = dst
 	}
 	removeStaleTemps(dsts)
-	// Temporary files are written and synced in parallel: each fsync
-	// waits on the disk, and concurrent ones share journal commits.
+	// Temporary files are written in parallel, then made durable at once.
 	done := make([]staged, len(files))
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
@@ -70,6 +69,16 @@ func Write(dir string, files []render.File, chmod []string) error {
 			return err
 		}
 	}
+	// Durable before any rename: one syncfs for the bundle, or an fsync
+	// per file where the system refuses it.
+	if render.SyncFS(dir) != nil {
+		for _, s := range done {
+			if err := fsync(s.tmp); err != nil {
+				cleanup()
+				return fmt.Errorf("sync %s: %w", s.dst, err)
+			}
+		}
+	}
 	dirs := map[string]bool{}
 	for i, s := range done {
 		if err := os.Rename(s.tmp, s.dst); err != nil {
@@ -80,11 +89,10 @@ func Write(dir string, files []render.File, chmod []string) error {
 		}
 		dirs[filepath.Dir(s.dst)] = true
 	}
-	for d := range dirs {
-		// Make the renames durable; some filesystems refuse, best effort.
-		if f, err := os.Open(d); err == nil {
-			f.Sync()
-			f.Close()
+	// Make the renames durable; some filesystems refuse, best effort.
+	if render.SyncFS(dir) != nil {
+		for d := range dirs {
+			fsync(d)
 		}
 	}
 	for _, name := range chmod {
@@ -158,14 +166,20 @@ func writeTemp(dir string, f render.File) (string, error) {
 	if _, err := tmp.Write(f.Data); err != nil {
 		return fail(err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
 	if err := tmp.Close(); err != nil {
 		os.Remove(name)
 		return "", err
 	}
 	return name, nil
+}
+
+func fsync(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // removeStaleTemps deletes temporary files a killed earlier run left in
