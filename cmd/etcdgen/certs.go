@@ -75,8 +75,11 @@ func (c *CertsCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if len(m.Members) == 0 {
+	switch {
+	case len(m.Members) == 0 && m.Kubernetes.CertManager:
 		fmt.Fprintf(e.stderr, "etcdgen: %s has no host members: making the CA and the client certificates only (member certificates in Kubernetes come from cert-manager)\n", specs[0].name)
+	case len(m.Members) == 0:
+		fmt.Fprintf(e.stderr, "etcdgen: %s has no host members: making the CA, the pods' shared server and peer certificates (kubernetes.certManager: false) and the client certificates\n", specs[0].name)
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(e.stderr, "etcdgen: warning: %s\n", w)
