@@ -132,16 +132,25 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	if len(errs) > 0 {
 		return errs, warns
 	}
-	switch n := len(c.Members); {
-	case !c.HasMembers:
-	case n == 1:
-		warn("members", "one member: no fault tolerance; 3 or 5 members survive 1 or 2 failures")
-	case n > 7:
-		warn("members", "%d members: every write waits for a majority of %d; etcd recommends at most 7", n, n/2+1)
-	case n%2 == 0:
-		warn("members", "%d members tolerate as many failures as %d (%d); an odd count is better", n, n-1, (n-1)/2)
+	if c.HasMembers {
+		warnSize(warn, "members", len(c.Members), "members", "member")
+	}
+	if k := c.Kubernetes; k != nil && k.Replicas != 0 {
+		warnSize(warn, "kubernetes.replicas", k.Replicas, "replicas", "replica")
 	}
 	return errs, warns
+}
+
+// warnSize warns about a cluster size etcd's quorum makes a poor choice.
+func warnSize(warn func(path, format string, args ...any), path string, n int, plural, one string) {
+	switch {
+	case n == 1:
+		warn(path, "one %s: no fault tolerance; 3 or 5 %s survive 1 or 2 failures", one, plural)
+	case n > 7:
+		warn(path, "%d %s: every write waits for a majority of %d; etcd recommends at most 7", n, plural, n/2+1)
+	case n%2 == 0:
+		warn(path, "%d %s tolerate as many failures as %d (%d); an odd count is better", n, plural, n-1, (n-1)/2)
+	}
 }
 
 // ParseMemberIP parses a member address strictly: no zones, no IPv4-mapped
