@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/etcdgen/etcdgen/schema"
 )
@@ -28,6 +30,13 @@ type Kubernetes struct {
 	// bundle's kubernetes/server and kubernetes/peer certs do
 	// (k8s-secrets target).
 	CertManager bool
+	// Volumes: the data volume is mounted at DataMount (the spec's
+	// dataDir) and etcd keeps its data in DataDir, a subdirectory it makes
+	// 0700 itself (a volume's root is group-writable for fsGroup and may
+	// hold lost+found). WALMount is set when the spec's walDir lies outside
+	// dataDir and so gets a volume of its own; WALDir is then inside it.
+	DataMount, DataDir string
+	WALMount, WALDir   string
 	// Labels selecting the pods (app.kubernetes.io/name, .../instance).
 	Labels map[string]string
 	Pods   []Pod
@@ -78,6 +87,15 @@ func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
 		k.Replicas = len(c.Members)
 		if k.Replicas == 0 {
 			k.Replicas = 3
+		}
+	}
+	k.DataMount = c.DataDir
+	k.DataDir = path.Join(c.DataDir, "data")
+	if w := c.WALDir; w != "" {
+		k.WALDir = w
+		if w != c.DataDir && !strings.HasPrefix(w, strings.TrimSuffix(c.DataDir, "/")+"/") {
+			k.WALMount = w
+			k.WALDir = path.Join(w, "wal")
 		}
 	}
 	if k.StatefulSet == "" {

@@ -265,3 +265,42 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("mounted %v, made %v", mounted, made)
 	}
 }
+
+// etcd keeps its data in a subdirectory of the volume (the volume's root is
+// group-writable and may hold lost+found); a WAL outside the data dir gets
+// its own volume and, likewise, a subdirectory of it.
+func TestDataAndWALDirs(t *testing.T) {
+	for _, tc := range []struct {
+		spec, data, wal string
+		mounts          []string
+	}{
+		{`name: "d", kubernetes: {}`, "/var/lib/etcd/data", "", []string{"/var/lib/etcd"}},
+		{`name: "d", walDir: "/var/lib/etcd/wal", kubernetes: {}`, "/var/lib/etcd/data", "/var/lib/etcd/wal", []string{"/var/lib/etcd"}},
+		{`name: "d", walDir: "/srv/wal", kubernetes: {}`, "/var/lib/etcd/data", "/srv/wal/wal", []string{"/var/lib/etcd", "/srv/wal"}},
+	} {
+		m := model(t, tc.spec)
+		args := strings.Join(Args(m), " ")
+		if !strings.Contains(args, "--data-dir="+tc.data+" ") {
+			t.Errorf("%s: args %s, want --data-dir=%s", tc.spec, args, tc.data)
+		}
+		if (tc.wal == "") != !strings.Contains(args, "--wal-dir=") || (tc.wal != "" && !strings.Contains(args, "--wal-dir="+tc.wal+" ")) {
+			t.Errorf("%s: args %s, want --wal-dir=%q", tc.spec, args, tc.wal)
+		}
+		sts, err := statefulSet(m, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mounts []string
+		for _, vm := range sts.Spec.Template.Spec.Containers[0].VolumeMounts {
+			if vm.Name == volData || vm.Name == volWAL {
+				mounts = append(mounts, vm.MountPath)
+			}
+		}
+		if strings.Join(mounts, ",") != strings.Join(tc.mounts, ",") {
+			t.Errorf("%s: volume mounts %v, want %v", tc.spec, mounts, tc.mounts)
+		}
+		if len(sts.Spec.VolumeClaimTemplates) != len(tc.mounts) {
+			t.Errorf("%s: %d claims, want %d", tc.spec, len(sts.Spec.VolumeClaimTemplates), len(tc.mounts))
+		}
+	}
+}

@@ -58,10 +58,10 @@ func Args(m *render.Model) []string {
 	spec := m.Spec
 	args := []string{
 		"--name=$(POD_NAME)",
-		"--data-dir=" + spec.DataDir,
+		"--data-dir=" + k.DataDir,
 	}
-	if spec.WALDir != "" {
-		args = append(args, "--wal-dir="+spec.WALDir)
+	if k.WALDir != "" {
+		args = append(args, "--wal-dir="+k.WALDir)
 	}
 	args = append(args,
 		"--listen-peer-urls="+render.URL(m.Scheme, "0.0.0.0", k.PeerPort),
@@ -94,13 +94,6 @@ func Args(m *render.Model) []string {
 	return args
 }
 
-// walVolume reports whether the WAL gets a volume of its own: when the spec
-// puts it outside the data dir, it wants another disk.
-func walVolume(m *render.Model) bool {
-	w := m.Spec.WALDir
-	return w != "" && w != m.Spec.DataDir && !strings.HasPrefix(w, strings.TrimSuffix(m.Spec.DataDir, "/")+"/")
-}
-
 func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet, error) {
 	k := &m.Kubernetes
 	resources, err := resourceRequirements(k.Resources)
@@ -129,15 +122,15 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 	}
-	container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: volData, MountPath: m.Spec.DataDir})
+	container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: volData, MountPath: k.DataMount})
 	data, err := volumeClaim(k, volData)
 	if err != nil {
 		return nil, err
 	}
 	claims := []corev1.PersistentVolumeClaim{data}
-	if walVolume(m) {
+	if k.WALMount != "" {
 		// Same size and class as the data: the spec has no WAL knobs.
-		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: volWAL, MountPath: m.Spec.WALDir})
+		container.VolumeMounts = append(container.VolumeMounts, corev1.VolumeMount{Name: volWAL, MountPath: k.WALMount})
 		wal, _ := volumeClaim(k, volWAL) // same size, parsed above
 		claims = append(claims, wal)
 	}
