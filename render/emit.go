@@ -176,7 +176,15 @@ func (t *TreeWriter) Write(files []File, prune bool) (*Result, error) {
 	}
 	// And the renames themselves (directory entries).
 	if len(staged) > 0 {
-		SyncFS(t.Root)
+		dirs := map[string]bool{}
+		var list []string
+		for _, p := range staged {
+			if d := filepath.Dir(p.dst); !dirs[d] {
+				dirs[d] = true
+				list = append(list, d)
+			}
+		}
+		Durable(t.Root, list)
 	}
 	if prune {
 		rendered := map[string]bool{}
@@ -257,12 +265,15 @@ func (t *TreeWriter) writeFresh(all []File) (*Result, error) {
 	if err := t.parallel(staged, func(p *pending) error { return writeNew(p.dst, p.file) }); err != nil {
 		return fail(err)
 	}
-	if err := SyncFS(parent); err != nil {
-		for _, p := range staged {
-			if err := syncFile(p.dst); err != nil {
-				return fail(err)
-			}
-		}
+	paths := make([]string, 0, len(staged)+len(made))
+	for _, p := range staged {
+		paths = append(paths, p.dst)
+	}
+	for dir := range made {
+		paths = append(paths, filepath.Join(tmp, filepath.FromSlash(dir)))
+	}
+	if err := Durable(parent, paths); err != nil {
+		return fail(err)
 	}
 	if t.beforeRename != nil {
 		t.beforeRename()
@@ -277,7 +288,7 @@ func (t *TreeWriter) writeFresh(all []File) (*Result, error) {
 	if err := os.Rename(tmp, filepath.Clean(t.Root)); err != nil {
 		return fail(fmt.Errorf("write %s: %w", t.Root, err))
 	}
-	SyncFS(parent)
+	Durable(parent, []string{parent})
 	res := &Result{}
 	for _, f := range all {
 		if f.Path != ManifestName {
@@ -318,8 +329,9 @@ func writeNew(name string, f File) error {
 	return fd.close()
 }
 
+// syncFile fsyncs a file or directory (read-only is enough on Linux).
 func syncFile(name string) error {
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
@@ -562,23 +574,47 @@ func writeTemp(dir string, f File) (string, error) {
 	return name, nil
 }
 
-// syncAll makes every staged temp file durable. One syncfs(2) of the
-// output's filesystem replaces an fsync per file (thousands in a fleet
-// render, seconds on a slow disk); where syncfs is refused, each file is
-// fsynced.
+// syncAll makes every staged temp file durable.
 func (t *TreeWriter) syncAll(staged []pending) error {
-	if len(staged) == 0 || SyncFS(t.Root) == nil {
+	paths := make([]string, len(staged))
+	for i, p := range staged {
+		paths[i] = p.tmp
+	}
+	return Durable(t.Root, paths)
+}
+
+// syncEachMax: up to this many files are fsynced one by one (in
+// parallel); more are flushed with one syncfs(2) of the filesystem under
+// root. An fsync waits only for its own file, where syncfs also waits for
+// every other dirty file on the disk (a build next to a pre-commit run);
+// but thousands of fsyncs (a fleet) take seconds.
+const syncEachMax = 64
+
+// Durable makes the files and directories in paths durable.
+func Durable(root string, paths []string) error {
+	if len(paths) > syncEachMax && SyncFS(root) == nil {
 		return nil
 	}
-	for _, p := range staged {
-		f, err := os.OpenFile(p.tmp, os.O_RDWR, 0)
+	errs := make([]error, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(stageWorkers, len(paths)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = syncFile(paths[i])
+			}
+		}()
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", p.dst, err)
+			return fmt.Errorf("sync %s: %w", paths[i], err)
 		}
 	}
 	return nil

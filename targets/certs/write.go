@@ -69,15 +69,14 @@ func Write(dir string, files []render.File, chmod []string) error {
 			return err
 		}
 	}
-	// Durable before any rename: one syncfs for the bundle, or an fsync
-	// per file where the system refuses it.
-	if render.SyncFS(dir) != nil {
-		for _, s := range done {
-			if err := fsync(s.tmp); err != nil {
-				cleanup()
-				return fmt.Errorf("sync %s: %w", s.dst, err)
-			}
-		}
+	// Durable before any rename.
+	tmps := make([]string, len(done))
+	for i, s := range done {
+		tmps[i] = s.tmp
+	}
+	if err := render.Durable(dir, tmps); err != nil {
+		cleanup()
+		return err
 	}
 	dirs := map[string]bool{}
 	for i, s := range done {
@@ -90,11 +89,11 @@ func Write(dir string, files []render.File, chmod []string) error {
 		dirs[filepath.Dir(s.dst)] = true
 	}
 	// Make the renames durable; some filesystems refuse, best effort.
-	if render.SyncFS(dir) != nil {
-		for d := range dirs {
-			fsync(d)
-		}
+	var list []string
+	for d := range dirs {
+		list = append(list, d)
 	}
+	render.Durable(dir, list)
 	for _, name := range chmod {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
@@ -171,15 +170,6 @@ func writeTemp(dir string, f render.File) (string, error) {
 		return "", err
 	}
 	return name, nil
-}
-
-func fsync(name string) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // removeStaleTemps deletes temporary files a killed earlier run left in
