@@ -173,8 +173,40 @@ func (l *Loader) explain(name string, user cue.Value, err error) error {
 			list = append(list, p)
 		}
 	}
+	// The member rules need no defaults: check what can be read of the
+	// members too, so one run shows a bad address next to a shape error.
+	checkMembers(membersOf(user), true, func(path, format string, args ...any) {
+		if !seen[path] {
+			seen[path] = true
+			list = append(list, Problem{Pos: posOf(name, user, path), Path: path, Msg: fmt.Sprintf(format, args...)})
+		}
+	})
 	sortProblems(list)
 	return &Errors{List: list}
+}
+
+// membersOf reads the members of a spec CUE rejected, leaving empty what
+// is missing or not a string.
+func membersOf(user cue.Value) []Member {
+	it, err := user.LookupPath(cue.ParsePath("members")).List()
+	if err != nil {
+		return nil
+	}
+	var out []Member
+	for it.Next() {
+		el := it.Value()
+		var m Member
+		m.Name, _ = el.LookupPath(cue.ParsePath("name")).String()
+		m.IP, _ = el.LookupPath(cue.ParsePath("ip")).String()
+		if hs, err := el.LookupPath(cue.ParsePath("hostnames")).List(); err == nil {
+			for hs.Next() {
+				h, _ := hs.Value().String()
+				m.Hostnames = append(m.Hostnames, h)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // unknownFields walks the user's spec and reports fields the schema lacks.

@@ -26,33 +26,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 		bad("members", "empty member list; want at least one member, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]")
 	}
 
-	names := map[string]int{}
-	addrs := map[netip.Addr]int{}
-	for i, m := range c.Members {
-		p := fmt.Sprintf("members[%d]", i)
-		if j, ok := names[m.Name]; ok {
-			bad(p+".name", "duplicate member name %q (also members[%d]); want a unique name per member", m.Name, j)
-		} else {
-			names[m.Name] = i
-		}
-		addr, msg := ParseMemberIP(m.IP)
-		if msg != "" {
-			bad(p+".ip", "%q %s", m.IP, msg)
-			continue
-		}
-		if j, ok := addrs[addr]; ok {
-			bad(p+".ip", "duplicate address %s (also members[%d]); want one address per member", addr, j)
-		} else {
-			addrs[addr] = i
-		}
-		hosts := map[string]bool{}
-		for k, h := range m.Hostnames {
-			if hosts[h] {
-				bad(fmt.Sprintf("%s.hostnames[%d]", p, k), "duplicate hostname %q", h)
-			}
-			hosts[h] = true
-		}
-	}
+	checkMembers(c.Members, false, bad)
 
 	ports := []struct {
 		path string
@@ -150,6 +124,46 @@ func warnSize(warn func(path, format string, args ...any), path string, n int, p
 		warn(path, "%d %s: every write waits for a majority of %d; etcd recommends at most 7", n, plural, n/2+1)
 	case n%2 == 0:
 		warn(path, "%d %s tolerate as many failures as %d (%d); an odd count is better", n, plural, n-1, (n-1)/2)
+	}
+}
+
+// checkMembers reports duplicate names, addresses and hostnames and
+// malformed addresses. lenient skips empty names and addresses: the
+// members were read from a spec CUE rejected, where a field may be
+// missing or of the wrong type.
+func checkMembers(members []Member, lenient bool, bad func(path, format string, args ...any)) {
+	names := map[string]int{}
+	addrs := map[netip.Addr]int{}
+	for i, m := range members {
+		p := fmt.Sprintf("members[%d]", i)
+		if j, ok := names[m.Name]; ok && !(lenient && m.Name == "") {
+			bad(p+".name", "duplicate member name %q (also members[%d]); want a unique name per member", m.Name, j)
+		} else if !ok {
+			names[m.Name] = i
+		}
+		if lenient && m.IP == "" {
+			continue
+		}
+		addr, msg := ParseMemberIP(m.IP)
+		if msg != "" {
+			bad(p+".ip", "%q %s", m.IP, msg)
+			continue
+		}
+		if j, ok := addrs[addr]; ok {
+			bad(p+".ip", "duplicate address %s (also members[%d]); want one address per member", addr, j)
+		} else {
+			addrs[addr] = i
+		}
+		hosts := map[string]bool{}
+		for k, h := range m.Hostnames {
+			if lenient && h == "" {
+				continue
+			}
+			if hosts[h] {
+				bad(fmt.Sprintf("%s.hostnames[%d]", p, k), "duplicate hostname %q", h)
+			}
+			hosts[h] = true
+		}
 	}
 }
 
