@@ -66,9 +66,9 @@ var testHookBeforeWrite func(name string, f File)
 // hookMu serialises the hook: temp files are written in parallel.
 var hookMu sync.Mutex
 
-// tempPattern names temp files; a write removes those a killed write left
+// TempPattern names temp files; a write removes those a killed write left
 // in the directories it writes to.
-const tempPattern = ".etcdgen-*.tmp"
+const TempPattern = ".etcdgen-*.tmp"
 
 // pending is a file to write: its temp file is staged, then renamed to dst.
 type pending struct {
@@ -339,6 +339,27 @@ func syncFile(name string) error {
 	return f.Sync()
 }
 
+// forEach runs f(0..n-1) on stageWorkers goroutines: file system calls,
+// not CPU, are the cost, and they overlap.
+func forEach(n int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(stageWorkers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
 // stageWorkers bounds the parallel temp-file writes.
 const stageWorkers = 8
 
@@ -346,7 +367,7 @@ const stageWorkers = 8
 // written (cleanup removes them).
 func (t *TreeWriter) stage(staged []pending) error {
 	return t.parallel(staged, func(p *pending) error {
-		tmp, err := writeTemp(filepath.Dir(p.dst), p.file)
+		tmp, err := WriteTemp(filepath.Dir(p.dst), p.file)
 		if err != nil {
 			return fmt.Errorf("write %s: %w", filepath.Join(t.Root, filepath.FromSlash(p.rel)), err)
 		}
@@ -359,27 +380,14 @@ func (t *TreeWriter) stage(staged []pending) error {
 // returns the first error in file order.
 func (t *TreeWriter) parallel(staged []pending, write func(*pending) error) error {
 	errs := make([]error, len(staged))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(stageWorkers, len(staged)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				p := &staged[i]
-				if t.failAfter > 0 && p.index >= t.failAfter {
-					errs[i] = fmt.Errorf("write %s: injected failure", p.rel)
-					continue
-				}
-				errs[i] = write(p)
-			}
-		}()
-	}
-	for i := range staged {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	forEach(len(staged), func(i int) {
+		p := &staged[i]
+		if t.failAfter > 0 && p.index >= t.failAfter {
+			errs[i] = fmt.Errorf("write %s: injected failure", p.rel)
+			return
+		}
+		errs[i] = write(p)
+	})
 	for _, err := range errs {
 		if err != nil {
 			return err
@@ -479,7 +487,7 @@ func (t *TreeWriter) safePath(rel string) (string, error) {
 // etcdgen writes a tree at a time; a concurrent one would fail its rename,
 // never leave a torn file.
 func removeStaleTemps(dir string) {
-	stale, _ := filepath.Glob(filepath.Join(dir, tempPattern))
+	stale, _ := filepath.Glob(filepath.Join(dir, TempPattern))
 	for _, p := range stale {
 		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
 			os.Remove(p)
@@ -543,10 +551,10 @@ func (t *TreeWriter) mkdirs(rel string, secretDirs, made map[string]bool, create
 	return nil
 }
 
-// writeTemp creates the file with its final mode from the first byte
+// WriteTemp creates a temp file in dir with f's final mode from the first byte
 // (os.CreateTemp makes it 0600; wider modes are set before any data).
-func writeTemp(dir string, f File) (string, error) {
-	tmp, err := os.CreateTemp(dir, tempPattern)
+func WriteTemp(dir string, f File) (string, error) {
+	tmp, err := os.CreateTemp(dir, TempPattern)
 	if err != nil {
 		return "", err
 	}
@@ -596,22 +604,7 @@ func Durable(root string, paths []string) error {
 		return nil
 	}
 	errs := make([]error, len(paths))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(stageWorkers, len(paths)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = syncFile(paths[i])
-			}
-		}()
-	}
-	for i := range paths {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	forEach(len(paths), func(i int) { errs[i] = syncFile(paths[i]) })
 	for i, err := range errs {
 		if err != nil {
 			return fmt.Errorf("sync %s: %w", paths[i], err)
@@ -692,22 +685,10 @@ func Check(root, display string, files []File) []Stale {
 			toRead = append(toRead, i)
 		}
 	}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(stageWorkers, len(toRead)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				results[i] = compare(dsts[i], path.Join(display, files[i].Path), files[i])
-			}
-		}()
-	}
-	for _, i := range toRead {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	forEach(len(toRead), func(j int) {
+		i := toRead[j]
+		results[i] = compare(dsts[i], path.Join(display, files[i].Path), files[i])
+	})
 	var out []Stale
 	for _, r := range results {
 		if r != nil {

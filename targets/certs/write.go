@@ -47,7 +47,7 @@ func Write(dir string, files []render.File, chmod []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tmp, err := writeTemp(filepath.Dir(dsts[i]), f)
+			tmp, err := render.WriteTemp(filepath.Dir(dsts[i]), f)
 			if err != nil {
 				errs[i] = fmt.Errorf("write %s: %w", dsts[i], err)
 				return
@@ -146,32 +146,6 @@ func mkdirs(root, rel string) (string, error) {
 	return cur, nil
 }
 
-// writeTemp writes f into a new temporary file in dir: os.CreateTemp makes
-// it 0600, so a key is never readable by others, not even empty.
-func writeTemp(dir string, f render.File) (string, error) {
-	tmp, err := os.CreateTemp(dir, ".etcdgen-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	name := tmp.Name()
-	fail := func(err error) (string, error) {
-		tmp.Close()
-		os.Remove(name)
-		return "", err
-	}
-	if err := tmp.Chmod(f.Mode.Perm()); err != nil {
-		return fail(err)
-	}
-	if _, err := tmp.Write(f.Data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(name)
-		return "", err
-	}
-	return name, nil
-}
-
 // removeStaleTemps deletes temporary files a killed earlier run left in
 // the directories about to be written: they may hold private keys.
 func removeStaleTemps(dsts []string) {
@@ -182,7 +156,7 @@ func removeStaleTemps(dsts []string) {
 			continue
 		}
 		seen[dir] = true
-		stale, _ := filepath.Glob(filepath.Join(dir, ".etcdgen-*.tmp"))
+		stale, _ := filepath.Glob(filepath.Join(dir, render.TempPattern))
 		for _, p := range stale {
 			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
 				os.Remove(p)
