@@ -2,7 +2,6 @@ package render
 
 import (
 	"fmt"
-	"io/fs"
 	"path"
 	"sort"
 	"strings"
@@ -12,9 +11,17 @@ import (
 // root, its mode, and its bytes.
 type File struct {
 	Path string
-	Mode fs.FileMode
+	Mode FileMode
 	Data []byte
 }
+
+// FileMode is an output file's permission bits (0o644, 0o600). It is not
+// io/fs's FileMode so that render/ imports no file system package; the
+// output layer converts.
+type FileMode uint32
+
+// Perm returns the permission bits.
+func (m FileMode) Perm() FileMode { return m & 0o777 }
 
 // Secret reports whether a file holds a private key: such files are written
 // 0600 in 0700 directories and never to stdout.

@@ -193,7 +193,7 @@ func modesCmd(ts *testscript.TestScript, neg bool, args []string) {
 			return err
 		}
 		rel, _ := filepath.Rel(filepath.Dir(root), p)
-		if strings.HasPrefix(d.Name(), ".etcdgen-manifest") {
+		if strings.HasPrefix(d.Name(), ".etcdgen-") {
 			return nil
 		}
 		if d.IsDir() {

@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
+	certs "github.com/etcdgen/etcdgen/bundle"
+	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/render"
-	"github.com/etcdgen/etcdgen/targets/certs"
 )
 
 // CertsCmd creates or renews the certificate bundle.
@@ -67,11 +68,18 @@ func (c *CertsCmd) Run(e *env) error {
 	if !m.TLS.Enabled {
 		return fmt.Errorf("%s: tls.enabled is false: there are no certificates to make", specs[0].name)
 	}
-	st, err := certs.ReadState(c.Out, m)
+	// The bundle stays locked from reading to writing: two runs never
+	// both decide to make a CA.
+	dir, err := output.OpenBundle(c.Out, !c.Check, e.note)
 	if err != nil {
 		return err
 	}
-	plan, err := certs.Decide(m, st, opts)
+	defer dir.Close()
+	have, modes, err := dir.Read(certs.Names(m))
+	if err != nil {
+		return err
+	}
+	plan, err := certs.Decide(m, certs.NewState(c.Out, have, modes), opts)
 	if err != nil {
 		return err
 	}
@@ -91,8 +99,12 @@ func (c *CertsCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := certs.Write(c.Out, files, plan.Chmod); err != nil {
+	if err := dir.Commit(files, plan.Chmod); err != nil {
 		return err
+	}
+	if plan.OldCA != "" {
+		fmt.Fprintf(e.stdout, "kept the old CA as %s, %s\n", c.path(plan.OldCA+".crt"), c.path(plan.OldCA+".key"))
+		fmt.Fprintf(e.stderr, "etcdgen: the old CA is kept as %s and %s: members and clients trust the old certificates until the new ca.crt is rolled out everywhere\n", c.path(plan.OldCA+".crt"), c.path(plan.OldCA+".key"))
 	}
 	var made, kept, reissued int
 	for _, it := range plan.Items {

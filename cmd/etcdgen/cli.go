@@ -204,3 +204,6 @@ func (c *InitCmd) Run(e *env) error {
 	fmt.Fprintf(e.stderr, "wrote %s; next: etcdgen validate, etcdgen render --out out/\n", c.Path)
 	return nil
 }
+
+// note prints a line for the user on stderr.
+func (e *env) note(msg string) { fmt.Fprintf(e.stderr, "etcdgen: %s\n", msg) }

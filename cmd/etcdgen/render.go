@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/etcdgen/etcdgen/bundle"
+	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/all"
 	"github.com/etcdgen/etcdgen/targets/apiserver"
@@ -57,14 +59,14 @@ func (c *RenderCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	var bundle *render.Bundle
+	var certBundle *render.Bundle
 	if c.Certs != "" {
-		if bundle, err = render.ReadBundle(c.Certs); err != nil {
+		if certBundle, err = readBundle(e, c.Certs, specs); err != nil {
 			return err
 		}
 	}
 	nested := len(specs) > 1 || len(targets) > 1
-	files, err := renderAll(specs, targets, nested, bundle)
+	files, err := renderAll(specs, targets, nested, certBundle)
 	if err != nil {
 		return err
 	}
@@ -76,14 +78,14 @@ func (c *RenderCmd) Run(e *env) error {
 		if c.Format == "json" {
 			return printManifest(e, "", files)
 		}
-		return render.WriteStdout(e.stdout, files)
+		return output.WriteStdout(e.stdout, files)
 	}
 	// Keys never land in git by accident: refuse a tree inside a work
 	// tree unless git ignores the key files.
-	if err := render.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
+	if err := output.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
 		return err
 	}
-	w := &render.TreeWriter{Root: c.Out, Manifest: true}
+	w := &output.Tree{Root: c.Out, Log: e.note}
 	res, err := w.Write(files, c.Prune)
 	if err != nil {
 		return err
@@ -102,7 +104,7 @@ func (c *RenderCmd) Run(e *env) error {
 		fmt.Fprintf(e.stderr, ", %d removed", len(res.Pruned))
 	}
 	fmt.Fprintf(e.stderr, " in %s\n", c.Out)
-	if bundle != nil {
+	if certBundle != nil {
 		fmt.Fprintf(e.stderr, "etcdgen: the trees in %s hold private keys from %s: do not commit them\n", c.Out, c.Certs)
 	}
 	return nil
@@ -175,7 +177,7 @@ func (c *RenderCmd) apiserverFormat(targets []render.Target) ([]render.Target, e
 
 // renderAll runs every target on every spec, in parallel: targets are pure.
 // With nested, files go under <cluster>/<target>/.
-func renderAll(specs []loaded, targets []render.Target, nested bool, bundle *render.Bundle) ([]render.File, error) {
+func renderAll(specs []loaded, targets []render.Target, nested bool, certBundle *render.Bundle) ([]render.File, error) {
 	type job struct {
 		spec   loaded
 		target render.Target
@@ -193,7 +195,7 @@ func renderAll(specs []loaded, targets []render.Target, nested bool, bundle *ren
 	}
 	var jobs []job
 	for _, s := range specs {
-		s.model.Bundle = bundle
+		s.model.Bundle = certBundle
 		for _, t := range targets {
 			if nested && t.Hosts && len(s.model.Members) == 0 {
 				continue // a Kubernetes-only spec has no host trees
@@ -235,25 +237,54 @@ func renderAll(specs []loaded, targets []render.Target, nested bool, bundle *ren
 
 func (c *RenderCmd) check(e *env, files []render.File) error {
 	display := filepath.ToSlash(c.Out)
-	stale := render.Check(c.Out, display, files)
-	if len(stale) == 0 {
+	diffs, err := (&output.Tree{Root: c.Out, Log: e.note}).Check(display, files)
+	if err != nil {
+		return err
+	}
+	if len(diffs) == 0 {
 		fmt.Fprintf(e.stderr, "etcdgen: %s is up to date (%d files)\n", c.Out, len(files))
 		return nil
 	}
-	for _, s := range stale {
-		switch s.What {
-		case "missing":
-			fmt.Fprintf(e.stdout, "%s is missing\n", s.Path)
-		case "orphaned":
-			fmt.Fprintf(e.stdout, "%s is orphaned: etcdgen wrote it, but no longer renders it (--prune removes it)\n", s.Path)
-		case "mode":
-			fmt.Fprintf(e.stdout, "%s has the wrong mode: %s", s.Path, s.Diff)
-		default:
-			fmt.Fprintf(e.stdout, "%s is stale:\n%s", s.Path, s.Diff)
+	for _, d := range diffs {
+		switch d.Kind {
+		case output.Missing:
+			fmt.Fprintf(e.stdout, "%s is missing\n", d.Path)
+		case output.Orphan:
+			fmt.Fprintf(e.stdout, "%s is orphaned: etcdgen wrote it, but no longer renders it (--prune removes it)\n", d.Path)
+		case output.Mode:
+			fmt.Fprintf(e.stdout, "%s has the wrong mode: %s", d.Path, d.Detail)
+		case output.DirMode:
+			fmt.Fprintf(e.stdout, "%s holds private keys and has the wrong mode: %s", d.Path, d.Detail)
+		case output.NoManifest:
+			fmt.Fprintf(e.stdout, "%s cannot be read, so files etcdgen no longer renders cannot be found: %s", d.Path, d.Detail)
+		case output.Unsafe:
+			fmt.Fprintf(e.stdout, "%s is stale:\n%s", d.Path, d.Detail)
+		case output.Stale:
+			fmt.Fprintf(e.stdout, "%s is stale:\n%s", d.Path, d.Detail)
 		}
 	}
-	fmt.Fprintf(e.stderr, "etcdgen: %d of %d files in %s differ from the specs; run etcdgen render --out %s to update\n", len(stale), len(files), c.Out, c.Out)
+	fmt.Fprintf(e.stderr, "etcdgen: %d of %d files in %s differ from the specs; run etcdgen render --out %s to update\n", len(diffs), len(files), c.Out, c.Out)
 	return exitError{exitInput}
+}
+
+// readBundle reads, for --certs, only the files the specs' certificates
+// name, and the pods' shared pair the k8s-secrets target places (a
+// bundle made with kubernetes.certManager: false).
+func readBundle(e *env, dir string, specs []loaded) (*render.Bundle, error) {
+	seen := map[string]bool{}
+	var names []string
+	for _, s := range specs {
+		list := append(bundle.Names(s.model), "ca.crt",
+			render.KubernetesServer+".crt", render.KubernetesServer+".key",
+			render.KubernetesPeer+".crt", render.KubernetesPeer+".key")
+		for _, n := range list {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	return output.ReadBundle(dir, names, e.note)
 }
 
 type manifestEntry struct {

@@ -103,7 +103,7 @@ func listTree(root string) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		if !fi.Mode().IsRegular() || strings.HasPrefix(fi.Name(), ".etcdgen-manifest") {
+		if !fi.Mode().IsRegular() || strings.HasPrefix(fi.Name(), ".etcdgen-") {
 			return nil
 		}
 		data, err := os.ReadFile(p)

@@ -7,7 +7,6 @@ package systemd
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
@@ -62,7 +61,7 @@ func memberCerts(m *render.Model, mem *render.Member) ([]render.File, error) {
 	var files []render.File
 	for _, f := range []struct {
 		from, to string
-		mode     os.FileMode
+		mode     render.FileMode
 	}{
 		{"ca.crt", "ca.crt", 0o644},
 		{mem.Name + "/server.crt", "server.crt", 0o644},

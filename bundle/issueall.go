@@ -1,4 +1,4 @@
-package certs
+package bundle
 
 import (
 	"crypto/rand"
@@ -45,6 +45,15 @@ func Issue(p *Plan, opts Options) ([]render.File, error) {
 		)
 	}
 	ca, caKey := p.ca, p.caKey
+	if p.OldCA != "" {
+		// The old pair, beside the new one, in the same commit.
+		if data, ok := p.State.Files["ca.key"]; ok {
+			files = append(files, render.File{Path: p.OldCA + ".key", Mode: 0o600, Data: data})
+		}
+		if data, ok := p.State.Files["ca.crt"]; ok {
+			files = append(files, render.File{Path: p.OldCA + ".crt", Mode: 0o644, Data: data})
+		}
+	}
 	if it := p.Items[0]; it.Action != Keep {
 		is, err := issue(it.Cert, p.Keys, p.caValidity, p.now, serials[0], opts.NewKey, nil, nil)
 		if err != nil {

@@ -1,4 +1,4 @@
-package render
+package output
 
 import (
 	"os"
@@ -6,10 +6,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SyncFS flushes the filesystem holding dir (syncfs(2)): one call makes
+// syncFS flushes the filesystem holding dir (syncfs(2)): one call makes
 // every file written before it durable, where an fsync per file costs a
 // disk wait each.
-func SyncFS(dir string) error {
+func syncFS(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err

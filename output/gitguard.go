@@ -1,4 +1,4 @@
-package render
+package output
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/etcdgen/etcdgen/render"
 )
 
 // CheckSecretsIgnored refuses to write private keys (files with Secret())
@@ -18,7 +20,7 @@ import (
 // display names it in messages. Without a work tree around root it allows
 // everything; inside one, it asks `git check-ignore`, and refuses when git
 // cannot answer (not installed, a broken repository).
-func CheckSecretsIgnored(root, display string, files []File) error {
+func CheckSecretsIgnored(root, display string, files []render.File) error {
 	var secrets []string
 	for _, f := range files {
 		if f.Secret() {

@@ -1,4 +1,4 @@
-package render
+package output
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcdgen/etcdgen/render"
 )
 
 func gitInit(t *testing.T, dir string) {
@@ -19,7 +21,7 @@ func gitInit(t *testing.T, dir string) {
 	}
 }
 
-var keyFiles = []File{
+var keyFiles = []render.File{
 	{Path: "etcd1/etc/etcd/etcd.conf", Mode: 0o644, Data: []byte("x\n")},
 	{Path: "etcd1/etc/etcd/pki/server.key", Mode: 0o600, Data: []byte("KEY\n")},
 	{Path: "etcd1/etc/etcd/pki/peer.key", Mode: 0o600, Data: []byte("KEY\n")},

@@ -1,8 +1,9 @@
-package certs
+package bundle
 
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -71,6 +72,11 @@ type Plan struct {
 	Warnings []string
 	// Blocked says why leaves cannot be issued (the CA key is missing).
 	Blocked string
+	// OldCA is, on --rotate-ca, the bundle path prefix ("ca-old-<serial
+	// of the old CA>") under which the old ca.crt and ca.key are kept,
+	// committed with the new CA: the old key is the only way to keep
+	// trusting the old certificates while the new ca.crt rolls out.
+	OldCA string
 
 	caValidity, certValidity time.Duration
 	now                      time.Time
@@ -182,6 +188,7 @@ func (p *Plan) decideCA(c render.Cert, rotate bool, window time.Duration) (Item,
 		return it, nil
 	case rotate:
 		it.Action, it.Reasons = Reissue, []string{"--rotate-ca --force"}
+		p.OldCA = "ca-old-" + oldID(crtPEM, keyPEM)
 		return it, nil
 	case !hasCrt:
 		return it, fmt.Errorf("%s exists without %s; etcdgen does not replace a CA key: restore ca.crt, or move ca.key away to start a new CA", st.path("ca.key"), st.path("ca.crt"))
@@ -341,4 +348,15 @@ func expiry(left time.Duration) string {
 		return "expired " + days(-left) + " ago"
 	}
 	return "expires in " + days(left)
+}
+
+// oldID names a replaced CA by its serial number (what openssl x509
+// -serial prints, in lower case), or, when ca.crt is missing or
+// unreadable, by the start of the SHA-256 of what is there.
+func oldID(crtPEM, keyPEM []byte) string {
+	if ca, err := helpers.ParseCertificatePEM(crtPEM); err == nil {
+		return fmt.Sprintf("%x", ca.SerialNumber)
+	}
+	sum := sha256.Sum256(append(append([]byte(nil), crtPEM...), keyPEM...))
+	return fmt.Sprintf("%x", sum[:8])
 }

@@ -11,7 +11,7 @@
 //
 // Nothing here reads the clock or the random source directly: both come in
 // through Options, so the keep/re-issue decisions are testable.
-package certs
+package bundle
 
 import (
 	"crypto/x509"

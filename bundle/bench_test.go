@@ -1,4 +1,4 @@
-package certs
+package bundle
 
 import (
 	"fmt"
@@ -21,7 +21,7 @@ func BenchmarkBundle(b *testing.B) {
 				for b.Loop() {
 					dir := filepath.Join(root, fmt.Sprint(i))
 					i++
-					st, err := ReadState(dir, m)
+					st, err := readState(dir, m)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -33,7 +33,7 @@ func BenchmarkBundle(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := Write(dir, files, nil); err != nil {
+					if err := writeBundle(dir, files, nil); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -47,14 +47,14 @@ func BenchmarkBundle(b *testing.B) {
 func BenchmarkKeep(b *testing.B) {
 	m := model(b, 3, "")
 	dir := b.TempDir()
-	st, _ := ReadState(dir, m)
+	st, _ := readState(dir, m)
 	p, _ := Decide(m, st, Options{})
 	files, _ := Issue(p, Options{})
-	if err := Write(dir, files, nil); err != nil {
+	if err := writeBundle(dir, files, nil); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		st, err := ReadState(dir, m)
+		st, err := readState(dir, m)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,12 +1,14 @@
-package certs
+package bundle
 
 import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/cloudflare/cfssl/helpers"
 
+	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/schema"
 )
@@ -102,7 +105,7 @@ func testOpts(now time.Time) Options {
 // run decides, issues and writes; it returns the plan.
 func run(t *testing.T, m *render.Model, dir string, opts Options) *Plan {
 	t.Helper()
-	st, err := ReadState(dir, m)
+	st, err := readState(dir, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +117,7 @@ func run(t *testing.T, m *render.Model, dir string, opts Options) *Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(dir, files, p.Chmod); err != nil {
+	if err := writeBundle(dir, files, p.Chmod); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -216,6 +219,9 @@ func TestModesAndGitignore(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		if fi.Name() == output.LockName {
+			return nil // bookkeeping of the output layer
+		}
 		want := os.FileMode(0o644)
 		switch {
 		case fi.IsDir():
@@ -253,7 +259,7 @@ func TestSecondRunTouchesNothing(t *testing.T) {
 	before := map[string]snap{}
 	old := t0.Add(-48 * time.Hour)
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if fi.Mode().IsRegular() {
+		if fi.Mode().IsRegular() && fi.Name() != output.LockName {
 			// An old mtime makes a rewrite visible even on coarse clocks.
 			os.Chtimes(p, old, old)
 			data, _ := os.ReadFile(p)
@@ -458,7 +464,7 @@ func TestCAStates(t *testing.T) {
 		return dir
 	}
 	decide := func(dir string, opts Options) (*Plan, error) {
-		st, err := ReadState(dir, m)
+		st, err := readState(dir, m)
 		if err != nil {
 			return nil, err
 		}
@@ -578,11 +584,11 @@ func TestWriteRefusesSymlinks(t *testing.T) {
 	dir := t.TempDir()
 	elsewhere := t.TempDir()
 	os.Symlink(elsewhere, filepath.Join(dir, "etcd1"))
-	st, err := ReadState(dir, m)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := readState(dir, m); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("read through the symlink: %v", err)
 	}
-	p, err := Decide(m, st, testOpts(t0))
+	// And the writer refuses on its own.
+	p, err := Decide(m, NewState(dir, map[string][]byte{}, map[string]fs.FileMode{}), testOpts(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +596,7 @@ func TestWriteRefusesSymlinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Write(dir, files, nil)
+	err = writeBundle(dir, files, nil)
 	if err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Errorf("err %v", err)
 	}
@@ -615,18 +621,29 @@ func TestUnknownProfile(t *testing.T) {
 }
 
 // TestStaleTempsRemoved: temporary files of a killed run (they may hold
-// keys) are removed by the next run that writes there.
+// keys) are removed by the next run that writes there; those of a live
+// process are not.
 func TestStaleTempsRemoved(t *testing.T) {
 	m := model(t, 1, "")
 	dir := t.TempDir()
 	run(t, m, dir, testOpts(t0))
-	stale := filepath.Join(dir, "etcd1", ".etcdgen-123.tmp")
-	if err := os.WriteFile(stale, []byte("half a key"), 0o600); err != nil {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
 		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, "etcd1", fmt.Sprintf(".etcdgen-p%d-1.tmp", dead.Process.Pid))
+	live := filepath.Join(dir, "etcd1", fmt.Sprintf(".etcdgen-p%d-1.tmp", os.Getppid()))
+	for _, p := range []string{stale, live} {
+		if err := os.WriteFile(p, []byte("half a key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rm(t, dir, "etcd1/server.crt")
 	run(t, m, dir, testOpts(t0))
 	if _, err := os.Stat(stale); err == nil {
 		t.Error("stale temporary file survived a run that wrote its dir")
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Error("a live process's temporary file was removed")
 	}
 }
