@@ -17,9 +17,12 @@ import (
 // CheckSecretsIgnored refuses to write private keys (files with Secret())
 // into a git work tree unless git ignores them: a key committed once is
 // leaked for good. root is the output directory (it need not exist yet);
-// display names it in messages. Without a work tree around root it allows
-// everything; inside one, it asks `git check-ignore`, and refuses when git
-// cannot answer (not installed, a broken repository).
+// display names it in messages. The work tree is looked for from root's
+// real path (a --out that is a symlink into a repository is inside it)
+// and below it: a directory on a key's path holding .git is a work tree
+// too, the nearest one wins. Without a work tree it allows everything;
+// inside one, it asks `git check-ignore`, and refuses when git cannot
+// answer (not installed, a broken repository).
 func CheckSecretsIgnored(root, display string, files []render.File) error {
 	var secrets []string
 	for _, f := range files {
@@ -34,40 +37,77 @@ func CheckSecretsIgnored(root, display string, files []render.File) error {
 	if err != nil {
 		return err
 	}
-	top := workTree(abs)
-	if top == "" {
-		return nil
+	// Symlinks in root and its ancestors (a /tmp that is a link, a --out
+	// that points into a repository) are resolved first.
+	real := abs
+	if r, err := evalExisting(abs); err == nil {
+		real = r
 	}
+	above := workTree(real)
+	byTop := map[string][]string{}
+	var tops []string
+	for _, s := range secrets {
+		top := above
+		dir := real
+		if d := path.Dir(s); d != "." {
+			for _, part := range strings.Split(d, "/") {
+				dir = filepath.Join(dir, part)
+				if _, err := os.Lstat(filepath.Join(dir, ".git")); err == nil {
+					top = dir
+				}
+			}
+		}
+		if top == "" {
+			continue
+		}
+		if _, ok := byTop[top]; !ok {
+			tops = append(tops, top)
+		}
+		byTop[top] = append(byTop[top], s)
+	}
+	for _, top := range tops {
+		if err := checkIgnored(top, real, display, byTop[top]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkIgnored asks git whether the work tree at top ignores every key
+// in secrets (paths below real, the resolved output directory).
+func checkIgnored(top, real, display string, secrets []string) error {
 	hint := strings.TrimSuffix(filepath.ToSlash(display), "/") + "/"
+	where := "it is inside the git work tree " + top
+	rel, err := filepath.Rel(top, real)
+	below := err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator))
+	if below {
+		where = "it holds the git work tree " + top
+		hint = "*.key"
+	}
 	refuse := func(why string) error {
-		return fmt.Errorf("refusing to write private keys into %s: it is inside the git work tree %s and %s; add %s to %s, or give --out a directory outside the repository", display, top, why, hint, filepath.Join(top, ".gitignore"))
+		return fmt.Errorf("refusing to write private keys into %s: %s and %s; add %s to %s, or give --out a directory outside the repository", display, where, why, hint, filepath.Join(top, ".gitignore"))
 	}
 	git, err := exec.LookPath("git")
 	if err != nil {
 		return refuse("git is not installed to tell whether they are ignored")
 	}
-	// Paths relative to the work tree, as check-ignore wants them; symlinks
-	// in root's ancestors (a /tmp that is a link) must not make them leave.
-	base := abs
-	if real, err := evalExisting(abs); err == nil {
-		base = real
+	if !below {
+		hint = "/" + strings.TrimPrefix(filepath.ToSlash(rel)+"/", "./")
 	}
-	realTop := top
-	if r, err := filepath.EvalSymlinks(top); err == nil {
-		realTop = r
-	}
-	rel, err := filepath.Rel(realTop, base)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return refuse("its place in the work tree cannot be worked out")
-	}
-	hint = "/" + strings.TrimPrefix(filepath.ToSlash(rel)+"/", "./")
+	// Each key relative to the work tree, as check-ignore wants it.
+	keyRel := map[string]string{}
 	var in bytes.Buffer
 	for _, s := range secrets {
-		in.WriteString(path.Join(filepath.ToSlash(rel), s))
+		r, err := filepath.Rel(top, filepath.Join(real, filepath.FromSlash(s)))
+		if err != nil {
+			return refuse("its place in the work tree cannot be worked out")
+		}
+		keyRel[s] = filepath.ToSlash(r)
+		in.WriteString(keyRel[s])
 		in.WriteByte(0)
 	}
 	cmd := exec.Command(git, "check-ignore", "--stdin", "-z")
-	cmd.Dir = realTop
+	cmd.Dir = top
 	cmd.Stdin = &in
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
@@ -92,7 +132,7 @@ func CheckSecretsIgnored(root, display string, files []render.File) error {
 	}
 	var not []string
 	for _, s := range secrets {
-		if !ignored[path.Join(filepath.ToSlash(rel), s)] {
+		if !ignored[keyRel[s]] {
 			not = append(not, path.Join(filepath.ToSlash(display), s))
 		}
 	}

@@ -112,3 +112,44 @@ func TestGitGuardTrackedKey(t *testing.T) {
 		t.Errorf("a tracked key passed the guard")
 	}
 }
+
+// A --out that is a symlink into a work tree is inside it: the guard
+// judges the real path, not the name.
+func TestGitGuardSymlinkedOut(t *testing.T) {
+	repo := t.TempDir()
+	gitInit(t, repo)
+	if err := os.Mkdir(filepath.Join(repo, "deploy"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outside := t.TempDir()
+	if workTree(outside) != "" {
+		t.Skipf("%s is inside a git work tree", outside)
+	}
+	link := filepath.Join(outside, "out")
+	if err := os.Symlink(filepath.Join(repo, "deploy"), link); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckSecretsIgnored(link, "out", keyFiles)
+	if err == nil || !strings.Contains(err.Error(), "would not be git-ignored") {
+		t.Errorf("keys written through a symlink into a work tree: %v", err)
+	}
+}
+
+// A work tree below --out (a repository the tree lands in) is found too.
+func TestGitGuardWorkTreeBelow(t *testing.T) {
+	out := t.TempDir()
+	if workTree(out) != "" {
+		t.Skipf("%s is inside a git work tree", out)
+	}
+	gitInit(t, filepath.Join(out, "etcd1"))
+	err := CheckSecretsIgnored(out, "out", keyFiles)
+	if err == nil || !strings.Contains(err.Error(), "holds the git work tree") {
+		t.Errorf("keys written into a work tree below --out: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "etcd1", ".gitignore"), []byte("*.key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckSecretsIgnored(out, "out", keyFiles); err != nil {
+		t.Errorf("ignored below: %v", err)
+	}
+}
