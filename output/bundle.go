@@ -62,6 +62,16 @@ func OpenBundle(dir string, write bool, log func(string)) (*Bundle, error) {
 			log(fmt.Sprintf("finished the interrupted write of an earlier run in %s (%d steps)", dir, n))
 		}
 	}
+	if write {
+		// Temp files of a killed run may hold keys: they go even when
+		// this run writes nothing. A bundle is a few directories.
+		filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				removeDeadTemps(p)
+			}
+			return nil
+		})
+	}
 	return b, nil
 }
 

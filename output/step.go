@@ -12,7 +12,8 @@ import (
 // remove) goes through step, so tests can stop a run at each one:
 // ETCDGEN_TEST_CRASH_AT=k SIGKILLs the process at the k-th step (a real
 // crash, for the kill tests of the CLI), and failAt makes the k-th step
-// fail (in-process failure injection).
+// fail (failure injection). Both are unset in normal runs: step is then
+// one comparison.
 var (
 	stepMu  sync.Mutex
 	steps   int
@@ -20,8 +21,12 @@ var (
 		n, _ := strconv.Atoi(os.Getenv("ETCDGEN_TEST_CRASH_AT"))
 		return n
 	}()
-	// failAt > 0 makes the failAt-th step fail (tests only).
-	failAt int
+	// failAt > 0 makes the failAt-th step fail (tests; from the CLI,
+	// ETCDGEN_TEST_FAIL_AT).
+	failAt = func() int {
+		n, _ := strconv.Atoi(os.Getenv("ETCDGEN_TEST_FAIL_AT"))
+		return n
+	}()
 )
 
 // errInjected is the failure failAt injects.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/schema"
@@ -46,9 +47,16 @@ func (a *SpecArgs) names(e *env) ([]string, error) {
 		}
 		var found []string
 		for _, de := range entries {
-			if !de.IsDir() && schema.FormatOf(de.Name()) != schema.FormatAuto {
-				found = append(found, filepath.Join(n, de.Name()))
+			if de.IsDir() || schema.FormatOf(de.Name()) == schema.FormatAuto {
+				continue
 			}
+			// In a directory only regular files are specs: a symlink (to
+			// /dev/zero, say), a FIFO or a socket is refused, not followed
+			// or read.
+			if !de.Type().IsRegular() {
+				return nil, fmt.Errorf("%s: not a regular file (%s); etcdgen reads only regular spec files in a directory", filepath.Join(n, de.Name()), specKind(de.Type()))
+			}
+			found = append(found, filepath.Join(n, de.Name()))
 		}
 		if len(found) == 0 {
 			return nil, fmt.Errorf("%s: a directory with no spec files (.cue, .yaml, .yml, .json)", n)
@@ -152,10 +160,12 @@ func (a *SpecArgs) load(e *env) ([]loaded, error) {
 // readSpec reads a spec file, refusing what cannot be a spec before
 // reading it whole.
 func readSpec(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer.
+	fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: name, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
@@ -164,7 +174,24 @@ func readSpec(name string) ([]byte, error) {
 	if fi.IsDir() {
 		return nil, fmt.Errorf("is a directory; want a spec file")
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("is %s, not a regular file; want a spec file", specKind(fi.Mode()))
+	}
 	return io.ReadAll(io.LimitReader(f, schema.MaxSpecBytes+1))
+}
+
+func specKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symlink"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 func describeIOError(err error) string {
