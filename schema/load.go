@@ -373,6 +373,14 @@ func buildErrors(name string, err error) error {
 				pos = fromToken(name, p)
 			}
 		}
+		if strings.Contains(msg, "illegal number") {
+			// The YAML reader writes an integer past 64 bits as an
+			// expression CUE cannot parse.
+			msg = "integer out of range"
+			if h := hints[hintKey(path)]; h != "" {
+				msg += "; want " + h
+			}
+		}
 		if strings.HasPrefix(msg, "conflicting values") {
 			msg += "; a field is set more than once with different values: keep one"
 		}

@@ -191,13 +191,9 @@ func checkKubernetesNames(c *Cluster, has func(string) bool, bad func(path, form
 		replicas = len(c.Members)
 	}
 	replicas = max(replicas, 1)
-	why := "cluster name"
-	if field != "name" {
-		why = "StatefulSet name"
-	}
 	switch {
 	case len(sts) > MaxStatefulSetName:
-		bad(field, "%q is %d characters long; want at most %d: it is the %s of the Kubernetes objects, and the pods' controller-revision-hash label \"<name>-<hash>\" must fit in 63 characters", short(sts), len(sts), MaxStatefulSetName, why)
+		bad(field, "%q is %d characters long; want at most %d: it names the StatefulSet, and its pods' controller-revision-hash label \"<name>-<hash>\" must fit in 63 characters", short(sts), len(sts), MaxStatefulSetName)
 	case sts != "" && (sts[0] < 'a' || sts[0] > 'z'):
 		bad(field, "%q starts with a digit; want a letter first: the Kubernetes Services are named after it, and a Service name is a DNS-1035 label", sts)
 	}
