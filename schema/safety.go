@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -204,5 +205,46 @@ func checkKubernetesNames(c *Cluster, has func(string) bool, bad func(path, form
 			at = field
 		}
 		bad(at, "makes the pod DNS name %q %d characters long; want at most 253", short(fqdn), len(fqdn))
+	}
+}
+
+var (
+	// A Kubernetes resource name: a qualified name, optionally prefixed
+	// by a DNS subdomain ("cpu", "example.com/gpu").
+	resourceName = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+	// A plain Kubernetes quantity: a decimal number and a binary or
+	// decimal suffix. resource.ParseQuantity takes more (exponents), but
+	// this subset is what people write and what it always accepts.
+	quantity = regexp.MustCompile(`^[0-9]{1,18}(\.[0-9]{1,9})?(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$`)
+)
+
+// checkResources refuses resource names and quantities Kubernetes would
+// refuse, on their field, instead of failing in the k8s target.
+func checkResources(c *Cluster, bad func(path, format string, args ...any)) {
+	if c.Kubernetes == nil || c.Kubernetes.Resources == nil {
+		return
+	}
+	for _, part := range []struct {
+		name string
+		m    map[string]string
+	}{{"requests", c.Kubernetes.Resources.Requests}, {"limits", c.Kubernetes.Resources.Limits}} {
+		keys := make([]string, 0, len(part.m))
+		for k := range part.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := "kubernetes.resources." + part.name + "." + k
+			if strings.IndexFunc(k, unsafeRune) >= 0 || strings.IndexFunc(part.m[k], unsafeRune) >= 0 {
+				continue // checkStrings reports it
+			}
+			if !resourceName.MatchString(k) {
+				bad(p, "%q is not a Kubernetes resource name; want e.g. \"cpu\", \"memory\" or \"example.com/gpu\"", short(k))
+				continue
+			}
+			if !quantity.MatchString(part.m[k]) {
+				bad(p, "%q is not a Kubernetes quantity (e.g. 500m, 1Gi)", short(part.m[k]))
+			}
+		}
 	}
 }

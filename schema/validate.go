@@ -31,6 +31,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	checkStrings(c, bad)
 	checkPaths(c, bad)
 	checkKubernetesNames(c, has, bad)
+	checkResources(c, bad)
 
 	ports := []struct {
 		path string
