@@ -150,7 +150,11 @@ func TestSpecValuesReachConsumers(t *testing.T) {
 			t.Errorf("%s=%q: validate accepted it, render failed: %v\n%s", c.field, c.value, err, b)
 			continue
 		}
-		seen := consumersRead(t, helm, filepath.Join(out, fmt.Sprintf("p%d", i)))
+		cluster := fmt.Sprintf("p%d", i)
+		if c.field == "name" {
+			cluster = c.value
+		}
+		seen := consumersRead(t, helm, filepath.Join(out, cluster))
 		if c.value != "" && len(c.value) > 2 && !seen[c.value] && !containsIn(seen, c.value) {
 			t.Errorf("%s=%q: accepted, but no consumer read the value literally", c.field, c.value)
 		}
@@ -239,6 +243,19 @@ func consumersRead(t *testing.T, helm, root string) map[string]bool {
 	units, _ := filepath.Glob(filepath.Join(root, "systemd", "*", "etc", "systemd", "system", "etcd.service"))
 	if len(units) > 0 {
 		verifyUnit(t, units[0])
+		for _, line := range strings.Split(string(read(t, units[0])), "\n") {
+			if _, v, ok := strings.Cut(line, "="); ok {
+				seen[strings.NewReplacer("%%", "%", "$$", "$").Replace(v)] = true
+			}
+		}
+	}
+	kubeadm, _ := filepath.Glob(filepath.Join(root, "kubeadm", "*.yaml"))
+	for _, f := range kubeadm {
+		var v any
+		if err := yaml.Unmarshal(read(t, f), &v); err != nil {
+			t.Errorf("YAML decoder on %s: %v", f, err)
+		}
+		collect(v, seen)
 	}
 	if inv := filepath.Join(root, "ansible", "inventory.yaml"); exists(inv) {
 		collect(ansibleRead(t, inv), seen)
