@@ -105,7 +105,7 @@ var hints = map[string]string{
 	"tuning.initialCorruptCheck":         "true or false",
 	"tuning.watchProgressNotifyInterval": "a duration such as \"5s\"",
 	"host.binary":                        "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash (default \"/usr/local/bin/etcd\")",
-	"host.user":                          "a user name: lowercase letters, digits and '-' (default \"root\")",
+	"host.user":                          "a user name: a lowercase letter or '_' first, then lowercase letters, digits, '_' and '-', at most 31 characters (default \"root\")",
 	"host.limitNOFILE":                   "an integer from 1024 to 1048576 (default 65536)",
 	"apiserver.caFile":                   "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
 	"apiserver.certFile":                 "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
