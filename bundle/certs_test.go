@@ -540,6 +540,34 @@ func TestCAStates(t *testing.T) {
 			t.Errorf("changes %v, CA expiring %q", actions(p), p.CAExpiring)
 		}
 	})
+	t.Run("expired or expiring CA issues nothing and names --rotate-ca", func(t *testing.T) {
+		m := model(t, 3, `tls: {caValidity: "1000h", certValidity: "1000h", renewBefore: "100h"}`)
+		dir := t.TempDir()
+		run(t, m, dir, testOpts(t0))
+		if err := os.Remove(filepath.Join(dir, "etcd2/peer.crt")); err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []time.Duration{950 * time.Hour, 1001 * time.Hour} {
+			st, err := ReadState(dir, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := Decide(m, st, testOpts(t0.Add(at)))
+			if err != nil || !strings.Contains(p.Blocked, "--rotate-ca") || !strings.Contains(p.Blocked, "peer.crt") {
+				t.Errorf("after %v: err %v, blocked %q", at, err, p.Blocked)
+			}
+		}
+		// Expired, nothing to issue: still refused, the leaves are dead.
+		run(t, m, dir, testOpts(t0))
+		st, err := ReadState(dir, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Decide(m, st, testOpts(t0.Add(1001*time.Hour)))
+		if err != nil || !strings.Contains(p.Blocked, "expired") {
+			t.Errorf("expired CA: err %v, blocked %q", err, p.Blocked)
+		}
+	})
 	t.Run("window not shorter than validity", func(t *testing.T) {
 		opts := testOpts(t0)
 		opts.RenewBefore = 43800 * time.Hour

@@ -156,6 +156,15 @@ func Decide(m *render.Model, st *State, opts Options) (*Plan, error) {
 		}
 		p.Items = append(p.Items, it)
 	}
+	// A leaf issued now from a CA that is expired, or expires within the
+	// window, would be dead on arrival or soon after (leaves never outlive
+	// their CA): refuse, and name the way out.
+	if !newCA && p.CAExpiring != "" && (len(needSigner) > 0 || !p.ca.NotAfter.After(p.now)) {
+		p.Blocked = p.CAExpiring
+		if len(needSigner) > 0 {
+			p.Blocked += "; etcdgen issues no certificate from it (" + strings.Join(needSigner, ", ") + ")"
+		}
+	}
 	if !newCA && p.caKey == nil && len(needSigner) > 0 {
 		p.Blocked = fmt.Sprintf("%s is missing, so %s cannot be issued; restore the CA key, or replace the CA with --rotate-ca --force (every member and client then needs the new ca.crt)", st.path("ca.key"), strings.Join(needSigner, ", "))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/schema"
 	"github.com/etcdgen/etcdgen/targets/all"
+	"github.com/etcdgen/etcdgen/targets/k8s"
 )
 
 // The fuzz targets must never panic, hang or write outside the output
@@ -145,6 +147,9 @@ func FuzzSpecFields(f *testing.F) {
 	})
 }
 
+// loadRender: what Load accepts, Resolve and every target render (issue
+// 12: validate accepts exactly what render accepts), every path stays in
+// the output root, and every Kubernetes name is valid.
 func loadRender(t *testing.T, name string, data []byte) {
 	l := sharedLoader(t)
 	c, _, err := l.Load(name, data)
@@ -154,16 +159,16 @@ func loadRender(t *testing.T, name string, data []byte) {
 	}
 	m, err := render.Resolve(c)
 	if err != nil {
-		return
+		t.Fatalf("Load accepted the spec, Resolve refused it: %v", err)
 	}
 	root := filepath.Join(string(filepath.Separator)+"out", "root")
 	for _, tg := range all.Targets {
+		if (tg.Hosts && len(m.Members) == 0) || (tg.Name == "k8s-secrets" && m.Bundle == nil) {
+			continue // refused by design: no hosts, no bundle
+		}
 		files, err := tg.Run(m)
 		if err != nil {
-			if strings.Contains(err.Error(), "internal error") {
-				t.Fatalf("%s: %v", tg.Name, err)
-			}
-			continue
+			t.Fatalf("Load accepted the spec, the %s target refused it: %v", tg.Name, err)
 		}
 		for _, f := range files {
 			if err := render.CheckPath(f.Path); err != nil {
@@ -172,6 +177,50 @@ func loadRender(t *testing.T, name string, data []byte) {
 			full := filepath.Join(root, filepath.FromSlash(f.Path))
 			if rel, err := filepath.Rel(root, full); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 				t.Fatalf("%s: %s leaves the output root", tg.Name, f.Path)
+			}
+		}
+	}
+	checkKubernetesNames(t, m)
+}
+
+var (
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1035Label     = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// checkKubernetesNames applies Kubernetes' name rules (apimachinery's
+// validation: IsDNS1035Label for Services, IsDNS1123Label for pod
+// hostnames, IsDNS1123Subdomain for other objects) to every object of the
+// k8s target, to its pods, to the controller-revision-hash label
+// "<statefulset>-<10 characters>", and to every cert-manager dnsName.
+func checkKubernetesNames(t *testing.T, m *render.Model) {
+	docs, err := k8s.Documents(m)
+	if err != nil {
+		t.Fatalf("k8s documents: %v", err)
+	}
+	label := func(what, s string, re *regexp.Regexp) {
+		if len(s) > 63 || !re.MatchString(s) {
+			t.Fatalf("%s %q is not a valid Kubernetes name (label)", what, s)
+		}
+	}
+	for _, d := range docs {
+		switch d.Kind {
+		case "Service":
+			label("Service", d.Name, dns1035Label)
+		case "StatefulSet":
+			label("StatefulSet's controller-revision-hash", d.Name+"-0123456789", dns1123Label)
+		default:
+			if len(d.Name) > 253 || !dns1123Subdomain.MatchString(d.Name) {
+				t.Fatalf("%s %q is not a valid Kubernetes name", d.Kind, d.Name)
+			}
+		}
+	}
+	for _, p := range m.Kubernetes.Pods {
+		label("pod", p.Name, dns1123Label)
+		for _, n := range p.DNSNames {
+			if len(n) > 253 || !dns1123Subdomain.MatchString(n) {
+				t.Fatalf("pod %s: dnsName %q is not a valid DNS name", p.Name, n)
 			}
 		}
 	}

@@ -97,8 +97,14 @@ func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 		// Callers read at most MaxSpecBytes+1, so the size is unknown here.
 		return nil, nil, errorf(name, "", "spec is larger than the 1 MiB limit (%d bytes); a cluster spec is a few KB: is this the right file?", MaxSpecBytes)
 	}
+	// RFC 8259 8.1: a parser may ignore a byte order mark; so do YAML
+	// and CUE readers. Positions are then counted from after it.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	if strings.TrimSpace(string(data)) == "" {
 		return nil, nil, errorf(name, "", "spec is empty; want at least a name and members (etcdgen init writes an example)")
+	}
+	if err := checkText(name, data); err != nil {
+		return nil, nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -140,14 +146,14 @@ func (l *Loader) Load(name string, data []byte) (*Cluster, []Problem, error) {
 // Limits of one spec's evaluation.
 var (
 	MaxEvalTime      = 10 * time.Second
-	MaxEvalHeapBytes = uint64(2 << 30)
+	MaxEvalHeapBytes = uint64(1 << 30)
 )
 
 // watch waits for done, or says why it gave up: too long, too much memory.
 func watch[T any](done <-chan T) (T, string) {
 	timeout := time.NewTimer(MaxEvalTime)
 	defer timeout.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	// runtime.ReadMemStats, not runtime/metrics: that package's init alone
 	// costs ~2 ms of every etcdgen start.
@@ -179,6 +185,10 @@ func (l *Loader) load(name string, data []byte) (*Cluster, []Problem, error) {
 		}
 		return nil, nil, errorf(name, "", "spec is %s, want a struct of fields (name: ..., members: [...])", article(k.String()))
 	}
+	if n, err := user.LookupPath(cue.ParsePath("members")).Len().Int64(); err == nil && n > MaxMembers {
+		return nil, nil, &Errors{List: []Problem{{Pos: posOf(name, user, "members"), Path: "members",
+			Msg: fmt.Sprintf("%d members; want at most %d (etcd recommends at most 7: every write waits for a majority)", n, MaxMembers)}}}
+	}
 	unified := l.cluster.Unify(user)
 	if err := unified.Validate(cue.Concrete(true), cue.Final()); err != nil {
 		return nil, nil, l.explain(name, user, err)
@@ -193,6 +203,7 @@ func (l *Loader) load(name string, data []byte) (*Cluster, []Problem, error) {
 	has := func(path string) bool { return user.LookupPath(cue.ParsePath(path)).Exists() }
 	errs, warns := validate(&c, pos, has)
 	if len(errs) > 0 {
+		sortProblems(errs)
 		return nil, warns, &Errors{List: errs}
 	}
 	return &c, warns, nil
@@ -211,6 +222,11 @@ func (l *Loader) parse(name string, data []byte) (cue.Value, error) {
 	switch format {
 	case FormatCUE:
 		file, err = parser.ParseFile(name, data, parser.ParseComments)
+		if err == nil {
+			if err := checkAST(name, file); err != nil {
+				return cue.Value{}, err
+			}
+		}
 	case FormatYAML:
 		file, err = cueyaml.Extract(name, data)
 	case FormatJSON:
@@ -220,6 +236,10 @@ func (l *Loader) parse(name string, data []byte) (cue.Value, error) {
 		// quotes), so check JSON's own grammar first.
 		if err := jsonSyntax(name, data); err != nil {
 			return cue.Value{}, err
+		}
+		var jerr error
+		if data, jerr = jsonEscapes(name, data); jerr != nil {
+			return cue.Value{}, jerr
 		}
 		file, err = cueyaml.Extract(name, data)
 	}
@@ -351,6 +371,14 @@ func buildErrors(name string, err error) error {
 		for _, p := range cueerrors.Positions(e) {
 			if p.IsValid() && p.Filename() == name {
 				pos = fromToken(name, p)
+			}
+		}
+		if strings.Contains(msg, "illegal number") {
+			// The YAML reader writes an integer past 64 bits as an
+			// expression CUE cannot parse.
+			msg = "integer out of range"
+			if h := hints[hintKey(path)]; h != "" {
+				msg += "; want " + h
 			}
 		}
 		if strings.HasPrefix(msg, "conflicting values") {

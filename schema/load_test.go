@@ -131,3 +131,37 @@ func TestSyntaxPositions(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadBytes: every error about the bytes of a spec has a position and
+// a message; RFC 8259's byte order mark and surrogate pairs are accepted.
+func TestLoadBytes(t *testing.T) {
+	l, err := NewLoader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const members = `"members": [{"name": "etcd1", "ip": "10.0.0.11"}]`
+	for _, tc := range []struct {
+		name, data, want string // want "" means the spec loads
+	}{
+		{"bom.json", "\ufeff{\"name\": \"etcd-prod\", " + members + "}", ""},
+		{"bom.yaml", "\ufeffname: etcd-prod\nmembers: [{name: etcd1, ip: 10.0.0.11}]\n", ""},
+		// The pair decodes to one character, which a name then refuses.
+		{"pair.json", `{"name": "x\ud83d\ude00", ` + members + `}`, "pair.json:1:10: name: \"x😀\" is not allowed; want a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd-prod\")"},
+		{"lone.json", `{"name": "etcd-prod", ` + members + `, "token": "a\udc00"}`, "lone.json:1:85: syntax error: \\udc00 is half of a UTF-16 surrogate pair; want a whole character"},
+		{"utf8.yaml", "name: etcd-prod\nmembers: [{name: etcd1, ip: 10.0.0.11}]\ntoken: \"a\xffb\"\n", "utf8.yaml:3:10: syntax error: byte 0xff is not UTF-8; want the spec saved as UTF-8 text"},
+		{"nul.yaml", "name: etcd-prod\nmembers: [{name: etcd1, ip: 10.0.0.11}]\ntoken: a\x00b\n", "nul.yaml:3:9: syntax error: control character U+0000; want text (write it as an escape in a string if it is meant)"},
+		{"nul.cue", "name: \"etcd-prod\"\x00\n", "nul.cue:1:18: syntax error: control character U+0000; want text (write it as an escape in a string if it is meant)"},
+		{"bigint.json", `{"name": "etcd-prod", ` + members + `, "tuning": {"heartbeatInterval": 36893488147419103232000}}`, "bigint.json:1:106: tuning.heartbeatInterval: integer out of range; want milliseconds from 1 to 10000 (default 100)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := l.Load(tc.name, []byte(tc.data))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}

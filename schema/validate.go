@@ -27,6 +27,11 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	}
 
 	checkMembers(c.Members, false, bad)
+	checkHostnames(c.Members, bad)
+	checkStrings(c, bad)
+	checkPaths(c, bad)
+	checkKubernetesNames(c, has, bad)
+	checkResources(c, bad)
 
 	ports := []struct {
 		path string
@@ -184,6 +189,12 @@ func ParseMemberIP(s string) (netip.Addr, string) {
 		return a, "is the unspecified address; want the member's own address"
 	case a.IsMulticast():
 		return a, "is a multicast address; want the member's own address"
+	case a.IsLinkLocalUnicast():
+		return a, "is a link-local address, usable only with a %zone that etcd's URLs cannot carry; want a global or private address"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return a, "is the broadcast address; want the member's own address"
+	case a.Is4() && a.As4()[0] >= 240:
+		return a, "is in 240.0.0.0/4, reserved (RFC 1112 4); want the member's own address"
 	}
 	return a, ""
 }

@@ -94,6 +94,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	if len(args) == 0 {
 		args = []string{"--help"}
 	}
+	if f := emptyFlag(args); f != "" {
+		fmt.Fprintf(stderr, "etcdgen: %s needs a value, got \"\"\n", f)
+		fmt.Fprintf(stderr, "run 'etcdgen --help' for usage\n")
+		return exitUsage
+	}
 	ctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "etcdgen: %v\n", err)
@@ -207,3 +212,22 @@ func (c *InitCmd) Run(e *env) error {
 
 // note prints a line for the user on stderr.
 func (e *env) note(msg string) { fmt.Fprintf(e.stderr, "etcdgen: %s\n", msg) }
+
+// emptyFlag names a -f/--file or -t/--target flag given an empty value:
+// kong drops it, and the command would then read the built-in example or
+// render every target, which is not what was asked.
+func emptyFlag(args []string) string {
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, eq := strings.Cut(a, "=")
+		switch name {
+		case "-f", "--file", "-t", "--target":
+			if (eq && val == "") || (!eq && i+1 < len(args) && args[i+1] == "") {
+				return name
+			}
+		}
+	}
+	return ""
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -120,6 +121,23 @@ func (c *RenderCmd) checkFlags() error {
 		return usagef("--prune needs --out DIR")
 	case c.Certs != "" && c.Out == "" && !c.Check:
 		return usagef("--certs puts private keys into the output: give --out DIR (keys never go to stdout)")
+	}
+	return outIsDir(c.Out)
+}
+
+// outIsDir refuses an --out that is, or lies under, something other than a
+// directory, in one line rather than the writer's lstat error.
+func outIsDir(out string) error {
+	for p := filepath.Clean(out); out != ""; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("--out %s: %s is not a directory; want a directory (created if missing)", out, p)
+			}
+			return nil
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
 	}
 	return nil
 }

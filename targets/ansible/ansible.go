@@ -6,6 +6,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/escape"
 	"github.com/etcdgen/etcdgen/targets/systemd"
 )
 
@@ -57,6 +58,9 @@ func Render(m *render.Model) ([]render.File, error) {
 			},
 		},
 	}
+	if err := checkValues(inv); err != nil {
+		return nil, err
+	}
 	data, err := yaml.Marshal(inv)
 	if err != nil {
 		return nil, err
@@ -76,4 +80,30 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// checkValues passes every string of the inventory through
+// escape.AnsibleValue: Ansible templates inventory values with Jinja.
+func checkValues(v any) error {
+	switch x := v.(type) {
+	case string:
+		_, err := escape.AnsibleValue(x)
+		return err
+	case []string:
+		for _, s := range x {
+			if err := checkValues(s); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if err := checkValues(k); err != nil {
+				return err
+			}
+			if err := checkValues(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

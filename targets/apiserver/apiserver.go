@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/escape"
 )
 
 // Name is the target's name; every format renders under it.
@@ -148,21 +149,14 @@ func lines(_ *render.Model, flags []Flag) ([]byte, error) {
 }
 
 // shell is one line of shell words. Values with shell pattern characters
-// (the brackets of IPv6 URLs) are single-quoted so the shell does not glob
-// them.
+// (the brackets of IPv6 URLs) are single-quoted (escape.Shell) so the shell
+// does not glob them.
 func shell(_ *render.Model, flags []Flag) ([]byte, error) {
 	words := make([]string, len(flags))
 	for i, f := range flags {
-		words[i] = "--" + f.Name + "=" + shellQuote(f.Value)
+		words[i] = "--" + f.Name + "=" + escape.Shell(f.Value)
 	}
 	return []byte(strings.Join(words, " ") + "\n"), nil
-}
-
-func shellQuote(s string) string {
-	if strings.ContainsAny(s, "[]*?~#!&;|<>(){}") {
-		return "'" + s + "'"
-	}
-	return s
 }
 
 // envFile is seed 000's /etc/kubernetes/apiserver: each variable holds a

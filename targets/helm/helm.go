@@ -5,13 +5,13 @@
 package helm
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/escape"
 	"github.com/etcdgen/etcdgen/targets/k8s"
 )
 
@@ -42,16 +42,14 @@ func Render(m *render.Model) ([]render.File, error) {
 	}
 	seen := map[string]bool{}
 	for _, doc := range docs {
-		if bytes.Contains(doc.YAML, []byte("{{")) {
-			// Helm would read it as a template action.
-			return nil, fmt.Errorf("internal error: a k8s document contains {{")
-		}
 		name := "templates/" + strings.ToLower(doc.Kind) + "-" + doc.Name + ".yaml"
 		if seen[name] {
 			return nil, fmt.Errorf("internal error: two %s named %s", doc.Kind, doc.Name)
 		}
 		seen[name] = true
-		out = append(out, render.File{Path: name, Mode: 0o644, Data: doc.YAML})
+		// Helm reads every file under templates/ as a Go template: a
+		// value's "{{" is escaped so `helm template` prints it as is.
+		out = append(out, render.File{Path: name, Mode: 0o644, Data: escape.Helm(doc.YAML)})
 	}
 	return out, nil
 }

@@ -36,7 +36,11 @@ func envMap(t *testing.T, data []byte) map[string]string {
 
 func TestEnvFileSeedVariables(t *testing.T) {
 	m := model(t, string(schema.Example))
-	env := envMap(t, EnvFileFor(m, &m.Members[1]))
+	data, err := EnvFileFor(m, &m.Members[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := envMap(t, data)
 	// Every variable seed 000's TLS config sets, with the member's values.
 	want := map[string]string{
 		"ETCD_NAME":                        "etcd2",
@@ -71,7 +75,11 @@ func TestEnvFileSeedVariables(t *testing.T) {
 
 func TestEtcdctlEndpointsOnce(t *testing.T) {
 	m := model(t, string(schema.Example))
-	env := envMap(t, EtcdctlEnv(m))
+	data, err := EtcdctlEnv(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := envMap(t, data)
 	eps := strings.Split(env["ETCDCTL_ENDPOINTS"], ",")
 	seen := map[string]bool{}
 	for _, e := range eps {
