@@ -560,13 +560,14 @@ func (c *cluster) checkLogs() {
 
 // configWarning reports a warn-level (or worse) line logged by etcd's
 // configuration code: flag and env parsing (pkg/flags), etcdmain, and
-// embed's config (e.g. "Running http and grpc server on single port").
+// embed/config.go (e.g. "Running http and grpc server on single port"); not
+// embed/config_logging.go, which logs connections refused at run time.
 func configWarning(line string) bool {
 	var e struct{ Level, Caller string }
 	if json.Unmarshal([]byte(line), &e) != nil || e.Level == "info" || e.Level == "debug" || e.Level == "" {
 		return false
 	}
-	for _, p := range []string{"flags/", "etcdmain/", "embed/config"} {
+	for _, p := range []string{"flags/", "etcdmain/", "embed/config.go:"} {
 		if strings.HasPrefix(e.Caller, p) {
 			return true
 		}
