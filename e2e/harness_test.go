@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,14 +20,68 @@ import (
 )
 
 // The binaries under test. TestMain builds etcdgen from the repository root;
-// etcd and etcdctl come from bin/ (make builds them, cached on go.sum).
+// etcd, etcdctl and etcdutl of each tested version come from
+// bin/etcd-v<version>/ (make builds each once from etcd/v<minor>/go.mod,
+// cached on its go.mod and go.sum). etcdBin and etcdctlBin are those of
+// etcdVersion, the version this run tests (-etcd, default the newest).
 var (
-	etcdgenBin string
-	etcdBin    string
-	etcdctlBin string
+	etcdgenBin  string
+	etcdBin     string
+	etcdctlBin  string
+	etcdVersion string
 )
 
-var binDir = flag.String("bin", "bin", "directory holding the etcd and etcdctl built from go.mod")
+var (
+	binDir   = flag.String("bin", "bin", "directory holding bin/etcd-v<version>/{etcd,etcdctl,etcdutl}, kubeadm and helm")
+	etcdFlag = flag.String("etcd", "", "etcd version this run tests (one of etcd/v*/go.mod); default the newest")
+)
+
+// testedEtcdVersions lists the etcd releases the suite builds, newest
+// first: the server version pinned by each etcd/v<minor>/go.mod, the same
+// files render/etcdflags reads its flag table from.
+func testedEtcdVersions() ([]string, error) {
+	mods, err := filepath.Glob("etcd/v*/go.mod")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, mod := range mods {
+		b, err := os.ReadFile(mod)
+		if err != nil {
+			return nil, err
+		}
+		i := bytes.Index(b, []byte("go.etcd.io/etcd/server/v3 v"))
+		if i < 0 {
+			return nil, fmt.Errorf("%s: no go.etcd.io/etcd/server/v3 requirement", mod)
+		}
+		v := strings.Fields(string(b[i:]))[1]
+		out = append(out, strings.TrimPrefix(v, "v"))
+	}
+	slices.SortFunc(out, func(a, b string) int { return compareVersions(b, a) })
+	return out, nil
+}
+
+func compareVersions(a, b string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := range min(len(pa), len(pb)) {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x - y
+		}
+	}
+	return len(pa) - len(pb)
+}
+
+// etcdTool is the path of tool ("etcd", "etcdctl" or "etcdutl") of an etcd
+// version the suite builds.
+func etcdTool(version, tool string) string {
+	abs, err := filepath.Abs(*binDir)
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(abs, "etcd-v"+version, tool)
+}
 
 // Environment of the mount helper (see TestMain): a member's process runs in
 // its own mount namespace where its tree's TLS dir and its own data dir are
@@ -70,15 +126,25 @@ func setup() (int, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("go build ./cmd/etcdgen: %v\n%s", err, out)
 	}
-	abs, err := filepath.Abs(*binDir)
-	if err != nil {
-		return 0, err
+	versions, err := testedEtcdVersions()
+	if err != nil || len(versions) == 0 {
+		return 0, fmt.Errorf("tested etcd versions: %v", err)
 	}
-	etcdBin = filepath.Join(abs, "etcd")
-	etcdctlBin = filepath.Join(abs, "etcdctl")
-	for _, b := range []string{etcdBin, etcdctlBin} {
-		if _, err := os.Stat(b); err != nil {
-			return 0, fmt.Errorf("%v (run `make -C e2e bin` first)", err)
+	etcdVersion = versions[0]
+	if *etcdFlag != "" {
+		if !slices.Contains(versions, *etcdFlag) {
+			return 0, fmt.Errorf("-etcd %s: want one of %v (etcd/v*/go.mod)", *etcdFlag, versions)
+		}
+		etcdVersion = *etcdFlag
+	}
+	fmt.Fprintf(os.Stderr, "e2e: etcd %s (tested: %s)\n", etcdVersion, strings.Join(versions, ", "))
+	etcdBin = etcdTool(etcdVersion, "etcd")
+	etcdctlBin = etcdTool(etcdVersion, "etcdctl")
+	for _, v := range versions {
+		for _, tool := range []string{"etcd", "etcdctl", "etcdutl"} {
+			if _, err := os.Stat(etcdTool(v, tool)); err != nil {
+				return 0, fmt.Errorf("%v (run `make -C e2e bin` first)", err)
+			}
 		}
 	}
 	return -1, claimLoopbackNet()
@@ -113,7 +179,7 @@ func mountExec(raw string) int {
 // etcdgen's default.
 type spec struct {
 	Members []string // names; addresses are 127.0.0.11, .12, ...
-	Port    int      // client port; peer = Port+1, metrics = Port+2
+	Port    int      // client port; peer = Port+1, metrics = Port+2, client HTTP = Port+3
 	TLS     bool
 	Extra   string // more CUE fields
 }
@@ -184,11 +250,12 @@ func newClusterIn(t *testing.T, dir string, s spec) *cluster {
 	c := &cluster{t: t, dir: dir, out: filepath.Join(dir, "out"), tls: s.TLS,
 		dataDir: filepath.Join(dir, "var/lib/etcd"), tlsDir: filepath.Join(dir, "etc/etcd/pki")}
 	var b strings.Builder
+	fmt.Fprintf(&b, "version: %q\n", etcdVersion)
 	fmt.Fprintf(&b, "name: %q\n", "e2e-"+strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
 	fmt.Fprintf(&b, "listenLocalhost: false\n")
 	fmt.Fprintf(&b, "dataDir: %q\n", c.dataDir)
 	fmt.Fprintf(&b, "tls: {enabled: %v, dir: %q}\n", s.TLS, c.tlsDir)
-	fmt.Fprintf(&b, "ports: {client: %d, peer: %d, metrics: %d}\n", s.Port, s.Port+1, s.Port+2)
+	fmt.Fprintf(&b, "ports: {client: %d, peer: %d, metrics: %d, clientHTTP: %d}\n", s.Port, s.Port+1, s.Port+2, s.Port+3)
 	b.WriteString("members: [\n")
 	for i, n := range s.Members {
 		fmt.Fprintf(&b, "\t{name: %q, ip: %q},\n", n, memberIP(i))
@@ -471,7 +538,8 @@ func (c *cluster) leader(ms ...*member) *member {
 
 // checkLogs fails the test when etcd warned about an ETCD_* variable it does
 // not know (etcd only warns and goes on: a misspelt or removed variable
-// would otherwise be silently ignored) or refused one.
+// would otherwise be silently ignored) or refused one, called anything
+// deprecated, or logged any warning while reading its configuration.
 func (c *cluster) checkLogs() {
 	for _, m := range c.members {
 		b, err := os.ReadFile(m.log)
@@ -482,11 +550,29 @@ func (c *cluster) checkLogs() {
 			if strings.Contains(line, "unrecognized environment variable") ||
 				strings.Contains(line, "invalid value") ||
 				strings.Contains(line, "conflicting environment variable") ||
-				strings.Contains(line, "deprecated") {
+				strings.Contains(line, "deprecated") ||
+				configWarning(line) {
 				c.t.Errorf("%s: etcd on the generated env file: %s", m.name, line)
 			}
 		}
 	}
+}
+
+// configWarning reports a warn-level (or worse) line logged by etcd's
+// configuration code: flag and env parsing (pkg/flags), etcdmain, and
+// embed/config.go (e.g. "Running http and grpc server on single port"); not
+// embed/config_logging.go, which logs connections refused at run time.
+func configWarning(line string) bool {
+	var e struct{ Level, Caller string }
+	if json.Unmarshal([]byte(line), &e) != nil || e.Level == "info" || e.Level == "debug" || e.Level == "" {
+		return false
+	}
+	for _, p := range []string{"flags/", "etcdmain/", "embed/config.go:"} {
+		if strings.HasPrefix(e.Caller, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // usedEnv returns the ETCD_* variables etcd logged as recognized and used.

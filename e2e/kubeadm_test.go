@@ -50,7 +50,7 @@ func TestKubeadmClusterConfiguration(t *testing.T) {
 // is the real judge: `kubeadm config validate` on the generated file, after
 // the user's InitConfiguration as the file's comment says to append it.
 func TestKubeadmConfigValidate(t *testing.T) {
-	kubeadmBin := filepath.Join(filepath.Dir(etcdBin), "kubeadm")
+	kubeadmBin, _ := filepath.Abs(filepath.Join(*binDir, "kubeadm"))
 	if _, err := os.Stat(kubeadmBin); err != nil {
 		t.Fatalf("%v (make -C e2e bin builds it)", err)
 	}

@@ -23,9 +23,11 @@ type Kubernetes struct {
 	AntiAffinity  string
 	MetricsPort   int
 	ClientPort    int
-	PeerPort      int
-	Resources     schema.Resources
-	IssuerRef     *schema.IssuerRef
+	// ClientHTTPPort is --listen-client-http-urls (see Member).
+	ClientHTTPPort int
+	PeerPort       int
+	Resources      schema.Resources
+	IssuerRef      *schema.IssuerRef
 	// CertManager: cert-manager makes the TLS Secrets; otherwise the
 	// bundle's kubernetes/server and kubernetes/peer certs do
 	// (k8s-secrets target).
@@ -66,19 +68,20 @@ func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
 		spec = *c.Kubernetes
 	}
 	k := Kubernetes{
-		Namespace:     spec.Namespace,
-		Replicas:      spec.Replicas,
-		ClusterDomain: spec.ClusterDomain,
-		StatefulSet:   spec.StatefulSetName,
-		Image:         spec.Image,
-		StorageSize:   spec.StorageSize,
-		StorageClass:  spec.StorageClass,
-		AntiAffinity:  spec.AntiAffinity,
-		MetricsPort:   PodMetricsPort,
-		ClientPort:    c.Ports.Client,
-		PeerPort:      c.Ports.Peer,
-		IssuerRef:     spec.IssuerRef,
-		CertManager:   spec.CertManager,
+		Namespace:      spec.Namespace,
+		Replicas:       spec.Replicas,
+		ClusterDomain:  spec.ClusterDomain,
+		StatefulSet:    spec.StatefulSetName,
+		Image:          spec.Image,
+		StorageSize:    spec.StorageSize,
+		StorageClass:   spec.StorageClass,
+		AntiAffinity:   spec.AntiAffinity,
+		MetricsPort:    PodMetricsPort,
+		ClientPort:     c.Ports.Client,
+		ClientHTTPPort: c.Ports.ClientHTTP,
+		PeerPort:       c.Ports.Peer,
+		IssuerRef:      spec.IssuerRef,
+		CertManager:    spec.CertManager,
 	}
 	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
 		k.MetricsPort = *c.Ports.Metrics

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/etcdgen/etcdgen/render/etcdflags"
 	"github.com/etcdgen/etcdgen/schema"
 )
 
@@ -63,11 +64,17 @@ type Member struct {
 	Hostnames    []string
 	InitialState string
 
-	PeerURL           string   // advertised peer URL
-	ClientURL         string   // advertised client URL
-	ListenPeerURLs    []string // what the member binds for peers
-	ListenClientURLs  []string // ... for clients (its IP, then 127.0.0.1)
-	ListenMetricsURLs []string // empty when metrics are off
+	PeerURL          string   // advertised peer URL
+	ClientURL        string   // advertised client URL
+	ListenPeerURLs   []string // what the member binds for peers
+	ListenClientURLs []string // ... for clients (its IP, then 127.0.0.1)
+	// ListenClientHTTPURLs serve the client API's HTTP side (JSON gateway,
+	// /health, /version) on their own port, so ListenClientURLs are gRPC
+	// only: etcd warns "Running http and grpc server on single port. This
+	// is not recommended for production." without them (embed.Config
+	// Validate, 3.5 to 3.7).
+	ListenClientHTTPURLs []string
+	ListenMetricsURLs    []string // empty when metrics are off
 
 	ServerCert *Cert
 	PeerCert   *Cert
@@ -125,6 +132,9 @@ func Resolve(c *schema.Cluster) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if etcdflags.For(fmt.Sprintf("%d.%d", v.Major, v.Minor)) == nil {
+		return nil, fmt.Errorf("version %q: etcd %d.%d has no flag table (render/etcdflags)", c.Version, v.Major, v.Minor)
+	}
 	m := &Model{
 		Name:    c.Name,
 		Version: v,
@@ -174,8 +184,10 @@ func Resolve(c *schema.Cluster) (*Model, error) {
 		mem.ClientURL = URL(m.Scheme, ip.String(), c.Ports.Client)
 		mem.ListenPeerURLs = []string{mem.PeerURL}
 		mem.ListenClientURLs = []string{mem.ClientURL}
+		mem.ListenClientHTTPURLs = []string{URL(m.Scheme, ip.String(), c.Ports.ClientHTTP)}
 		if c.ListenLocalhost && !ip.IsLoopback() {
 			mem.ListenClientURLs = append(mem.ListenClientURLs, URL(m.Scheme, "127.0.0.1", c.Ports.Client))
+			mem.ListenClientHTTPURLs = append(mem.ListenClientHTTPURLs, URL(m.Scheme, "127.0.0.1", c.Ports.ClientHTTP))
 		}
 		if m.MetricsPort != 0 {
 			// Metrics, /readyz and /livez are plain HTTP so probes and

@@ -68,7 +68,7 @@ func errorf(file, path, format string, args ...any) error {
 // Keys are paths with list indices written as [].
 var hints = map[string]string{
 	"name":                               "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd-prod\")",
-	"version":                            "an etcd version \"3.5.x\" or \"3.6.x\" (e.g. \"3.6.16\")",
+	"version":                            "an etcd version \"3.5.x\", \"3.6.x\" or \"3.7.x\" (e.g. \"3.7.3\")",
 	"members":                            "a list of members, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]",
 	"members[]":                          "a member, e.g. {name: \"etcd1\", ip: \"10.0.0.11\"}",
 	"members[].name":                     "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd1\")",
@@ -118,7 +118,7 @@ var hints = map[string]string{
 	"kubernetes.replicas":                "an integer from 1 to 15 (default: the member count, or 3)",
 	"kubernetes.clusterDomain":           "a DNS name (default \"cluster.local\")",
 	"kubernetes.statefulSetName":         "a DNS-1123 label (default: the cluster name)",
-	"kubernetes.image":                   "an image reference of letters, digits and . _ / : @ -, such as \"gcr.io/etcd-development/etcd:v3.6.16\"",
+	"kubernetes.image":                   "an image reference of letters, digits and . _ / : @ -, such as \"gcr.io/etcd-development/etcd:v3.7.3\"",
 	"kubernetes.storageSize":             "a quantity such as \"1Gi\"",
 	"kubernetes.storageClass":            "a StorageClass name: a DNS subdomain such as \"fast-ssd\"",
 	"kubernetes.antiAffinity":            "\"required\" or \"preferred\"",

@@ -13,4 +13,4 @@ const ExampleName = "example.cue"
 
 // DefaultEtcdVersion is the schema's default for version (a test keeps the
 // two equal).
-const DefaultEtcdVersion = "3.6.16"
+const DefaultEtcdVersion = "3.7.3"

@@ -19,6 +19,8 @@ type Cluster struct {
 	APIServer           APIServer   `json:"apiserver"`
 	Kubeadm             Kubeadm     `json:"kubeadm"`
 	Kubernetes          *Kubernetes `json:"kubernetes"`
+	// ExtraFlags are etcd flags etcdgen does not model, name -> value.
+	ExtraFlags map[string]string `json:"extraFlags"`
 
 	// Source is where the spec came from, as the user named it ("-" for
 	// stdin, "" for the built-in example).
@@ -40,6 +42,8 @@ type Ports struct {
 	Peer   int `json:"peer"`
 	// Metrics is nil when the spec leaves it to the target's default.
 	Metrics *int `json:"metrics"`
+	// ClientHTTP is the port of --listen-client-http-urls.
+	ClientHTTP int `json:"clientHTTP"`
 }
 
 type TLS struct {

@@ -3,8 +3,13 @@ package schema
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/etcdgen/etcdgen/render/etcdflags"
 )
 
 // validate checks the rules CUE expresses badly: uniqueness, addresses,
@@ -36,7 +41,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	ports := []struct {
 		path string
 		port int
-	}{{"ports.client", c.Ports.Client}, {"ports.peer", c.Ports.Peer}}
+	}{{"ports.client", c.Ports.Client}, {"ports.peer", c.Ports.Peer}, {"ports.clientHTTP", c.Ports.ClientHTTP}}
 	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
 		ports = append(ports, struct {
 			path string
@@ -106,6 +111,11 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	}
 	if c.WALDir != "" && strings.TrimSuffix(c.WALDir, "/") == strings.TrimSuffix(c.DataDir, "/") {
 		bad("walDir", "%q is the data directory; want a separate directory or none", c.WALDir)
+	}
+
+	table := checkVersion(c.Version, bad, warn)
+	if table != nil {
+		checkExtraFlags(c, table, bad)
 	}
 
 	if len(errs) > 0 {
@@ -197,4 +207,99 @@ func ParseMemberIP(s string) (netip.Addr, string) {
 		return a, "is in 240.0.0.0/4, reserved (RFC 1112 4); want the member's own address"
 	}
 	return a, ""
+}
+
+// checkVersion returns the flag table of the spec's etcd minor. A minor
+// without a table is an error; a patch the end-to-end suite does not run
+// is a warning naming the ones it does.
+func checkVersion(version string, bad, warn func(path, format string, args ...any)) *etcdflags.Table {
+	minor := version
+	if i := strings.LastIndex(version, "."); i > 0 {
+		minor = version[:i]
+	}
+	tested := etcdflags.Tested()
+	t := etcdflags.For(minor)
+	if t == nil {
+		bad("version", "etcd %s is not supported; want a release of %s (tested: %s)", version, strings.Join(etcdflags.Minors(), ", "), strings.Join(tested, ", "))
+		return nil
+	}
+	if !slices.Contains(tested, version) {
+		warn("version", "etcd %s is not tested; the end-to-end suite runs %s (its flags are read from etcd %s)", version, strings.Join(tested, ", "), t.Source)
+	}
+	return t
+}
+
+// checkExtraFlags refuses an extraFlags entry etcd would not honour: a
+// flag the version does not have (with the closest name it has), a
+// deprecated or ignored one, and one a spec field already sets.
+func checkExtraFlags(c *Cluster, t *etcdflags.Table, bad func(path, format string, args ...any)) {
+	names := make([]string, 0, len(c.ExtraFlags))
+	for name := range c.ExtraFlags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		path := "extraFlags." + strconv.Quote(name)
+		if strings.HasPrefix(name, "-") {
+			bad(path, "flag names are written without dashes; want %q", strings.TrimLeft(name, "-"))
+			continue
+		}
+		if field, ok := etcdflags.Modeled[name]; ok {
+			bad(path, "--%s is set from %s; set that field instead", name, field)
+			continue
+		}
+		if name == "feature-gates" && c.Tuning.InitialCorruptCheck {
+			bad(path, "--feature-gates is also set from tuning.initialCorruptCheck; add InitialCorruptCheck=true here and set tuning.initialCorruptCheck to false")
+			continue
+		}
+		if why, ok := etcdflags.Refused[name]; ok {
+			bad(path, "--%s is refused: %s", name, why)
+			continue
+		}
+		switch t.Status(name) {
+		case etcdflags.Supported:
+			continue
+		case etcdflags.Deprecated:
+			if plain := strings.TrimPrefix(name, "experimental-"); plain != name && t.Has(plain) {
+				bad(path, "--%s is deprecated in etcd %s; want %q", name, t.Minor, plain)
+			} else {
+				bad(path, "--%s is deprecated in etcd %s (etcd warns and may ignore it); want its replacement", name, t.Minor)
+			}
+			continue
+		case etcdflags.Ignored:
+			bad(path, "--%s is ignored by etcd %s", name, t.Minor)
+			continue
+		}
+		msg := fmt.Sprintf("etcd %s has no flag --%s", t.Minor, name)
+		if last := lastWith(name, t.Minor); last != "" {
+			msg += fmt.Sprintf(" (etcd %s was the last with it)", last)
+		} else if in := etcdflags.In(name); len(in) > 0 {
+			msg += fmt.Sprintf(" (added in %s)", in[0])
+		}
+		if t.Has("experimental-" + name) {
+			msg += fmt.Sprintf("; did you mean %q?", "experimental-"+name)
+		} else if s := closest(name, t.Flags); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		} else if strings.HasPrefix(name, "experimental-") && t.Has(strings.TrimPrefix(name, "experimental-")) {
+			msg += fmt.Sprintf("; did you mean %q?", strings.TrimPrefix(name, "experimental-"))
+		} else {
+			msg += "; want a flag of `etcd --help`"
+		}
+		bad(path, "%s", msg)
+	}
+}
+
+// lastWith is the newest minor before minor that knows the flag at all
+// (deprecated included), or "".
+func lastWith(name, minor string) string {
+	last := ""
+	for _, m := range etcdflags.Minors() {
+		if m == minor {
+			break
+		}
+		if etcdflags.For(m).Status(name) != etcdflags.Unknown {
+			last = m
+		}
+	}
+	return last
 }

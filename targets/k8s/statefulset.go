@@ -20,6 +20,8 @@ const (
 	portClient  = "etcd-client"
 	portPeer    = "etcd-server"
 	portMetrics = "etcd-metrics"
+	// The client API's HTTP listener (--listen-client-http-urls).
+	portClientHTTP = "etcd-http"
 )
 
 // Volume names in the pod.
@@ -66,6 +68,9 @@ func Args(m *render.Model) []string {
 	args = append(args,
 		"--listen-peer-urls="+render.URL(m.Scheme, "0.0.0.0", k.PeerPort),
 		"--listen-client-urls="+render.URL(m.Scheme, "0.0.0.0", k.ClientPort),
+		// The client API's HTTP side on its own port: gRPC alone on the
+		// client port, as etcd recommends for production.
+		"--listen-client-http-urls="+render.URL(m.Scheme, "0.0.0.0", k.ClientHTTPPort),
 		// Plain HTTP, so probes and Prometheus need no client cert.
 		"--listen-metrics-urls="+render.URL("http", "0.0.0.0", k.MetricsPort),
 		"--initial-advertise-peer-urls="+podURL(k, k.Pods[0].PeerURL),
@@ -108,6 +113,7 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 		Args:            Args(m),
 		Ports: []corev1.ContainerPort{
 			{Name: portClient, ContainerPort: int32(k.ClientPort)},
+			{Name: portClientHTTP, ContainerPort: int32(k.ClientHTTPPort)},
 			{Name: portPeer, ContainerPort: int32(k.PeerPort)},
 			{Name: portMetrics, ContainerPort: int32(k.MetricsPort)},
 		},

@@ -138,6 +138,7 @@ func EnvFileFor(m *render.Model, mem *render.Member) ([]byte, error) {
 	e.set("ETCD_INITIAL_ADVERTISE_PEER_URLS", mem.PeerURL)
 	e.set("ETCD_LISTEN_CLIENT_URLS", strings.Join(mem.ListenClientURLs, ","))
 	e.set("ETCD_ADVERTISE_CLIENT_URLS", mem.ClientURL)
+	e.set("ETCD_LISTEN_CLIENT_HTTP_URLS", strings.Join(mem.ListenClientHTTPURLs, ","))
 	if len(mem.ListenMetricsURLs) > 0 {
 		e.set("ETCD_LISTEN_METRICS_URLS", strings.Join(mem.ListenMetricsURLs, ","))
 	}
