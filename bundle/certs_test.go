@@ -548,7 +548,7 @@ func TestCAStates(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, at := range []time.Duration{950 * time.Hour, 1001 * time.Hour} {
-			st, err := ReadState(dir, m)
+			st, err := readState(dir, m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -559,7 +559,7 @@ func TestCAStates(t *testing.T) {
 		}
 		// Expired, nothing to issue: still refused, the leaves are dead.
 		run(t, m, dir, testOpts(t0))
-		st, err := ReadState(dir, m)
+		st, err := readState(dir, m)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,10 @@ tuning: {quotaBackendBytes: 4294967296, initialCorruptCheck: true, watchProgress
 					t.Errorf("%s: etcd %s has no flag --%s (status %d)", where, table.Minor, name, table.Status(name))
 				}
 			}
-			env := systemd.EnvFileFor(m, &m.Members[0])
+			env, err := systemd.EnvFileFor(m, &m.Members[0])
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, line := range strings.Split(string(env), "\n") {
 				key, _, ok := strings.Cut(line, "=")
 				if !ok || strings.HasPrefix(line, "#") {
