@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/d39911d23ccd}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/d6cf18ddf0d4}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -181,9 +181,10 @@ move_leader_away() {
 # catches up ("can only promote a learner member which is in sync with
 # leader").
 promote() {
-	local i line id name peer learner
+	local i all line id name peer learner
 	for ((i = 0; i < 90; i++)); do
-		line=$(member_line "" "$2")
+		all=$(members)
+		line=$(awk -v id="$1" '$1 == id { print; exit }' <<<"$all")
 		read -r id name peer learner <<<"$line" || true
 		if [[ $learner == false ]]; then
 			say "  $2 is a voting member"
