@@ -123,7 +123,7 @@ func Diff(old, new *render.Model) (*Plan, error) {
 		refuse("name: the cluster name changes from %q to %q; a running cluster keeps its name (it names the token, the certificates and the Kubernetes objects): render a new cluster and move the data with a snapshot restore", old.Name, new.Name)
 	}
 	if old.Token != new.Token {
-		refuse("token: the cluster token changes from %q to %q; etcd reads it only when a cluster is born: keep %q, or restore a snapshot into a new cluster (plan --restore)", old.Token, new.Token, old.Token)
+		refuse("token: the cluster token changes from %q to %q; etcd reads it only when a cluster is born: keep %q, or restore a snapshot into a new cluster", old.Token, new.Token, old.Token)
 	}
 	if old.TLS.Enabled != new.TLS.Enabled {
 		refuse("tls.enabled: switching TLS %s in place changes every peer and client URL at once (etcd's peer URLs cannot change scheme member by member without losing quorum); build a new cluster and restore a snapshot into it", onOff(new.TLS.Enabled))
@@ -230,7 +230,7 @@ func Diff(old, new *render.Model) (*Plan, error) {
 	}
 	checkQuorum := func(when string) bool {
 		if h := countHealthy(); h < quorum(len(voters)) {
-			refuse("quorum: %s leaves %d healthy of %d voting members, fewer than a quorum of %d; replace fewer members at once, or restore a snapshot (plan --restore)", when, h, len(voters), quorum(len(voters)))
+			refuse("quorum: %s, %d of %d voting members are healthy, fewer than a quorum of %d; replace fewer members at once, or restore a snapshot into a new cluster", when, h, len(voters), quorum(len(voters)))
 			return false
 		}
 		return true
@@ -243,7 +243,7 @@ func Diff(old, new *render.Model) (*Plan, error) {
 			}
 		}
 	}
-	if !checkQuorum("the cluster as it is") {
+	if !checkQuorum("with the members marked replace: true down") {
 		return nil, &Refused{why}
 	}
 
@@ -280,10 +280,10 @@ func Diff(old, new *render.Model) (*Plan, error) {
 		removeVoter(r.old.Name)
 		delete(healthy, r.old.Name)
 		if len(voters) == 0 {
-			refuse("quorum: replacing %s removes the only member; restore a snapshot into a new cluster instead (plan --restore)", r.old.Name)
+			refuse("quorum: replacing %s removes the only member; restore a snapshot into a new cluster instead", r.old.Name)
 			break
 		}
-		if !checkQuorum("removing " + r.old.Name + " to replace it") {
+		if !checkQuorum("after removing " + r.old.Name + " to replace it") {
 			break
 		}
 		need := quorum(len(voters))
@@ -319,7 +319,7 @@ func Diff(old, new *render.Model) (*Plan, error) {
 			refuse("members: removing %s leaves no member", r.Name)
 			break
 		}
-		if !checkQuorum("removing " + r.Name) {
+		if !checkQuorum("after removing " + r.Name) {
 			break
 		}
 		p.Steps = append(p.Steps, Step{Kind: Remove, Member: r.Name, PeerURL: r.PeerURL, ClientURL: r.ClientURL,
