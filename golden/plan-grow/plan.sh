@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/6b8302128881}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/3ee14075ef9c}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -177,6 +177,22 @@ move_leader_away() {
 	return 1
 }
 
+# remove_member ID OTHERS: member remove through the members that stay
+# (OTHERS, comma-separated client URLs): a member stops itself when it
+# applies its own removal, often before it answers. If the answer is lost
+# anyway, the member list says whether the removal went through.
+remove_member() {
+	if ctl --endpoints="$2" member remove "$1" >/dev/null; then
+		return 0
+	fi
+	local all
+	all=$(members)
+	if awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+		return 1
+	fi
+	say "  the removal went through (its answer was lost)"
+}
+
 # promote ID NAME: member promote, retried (bounded) while the learner
 # catches up ("can only promote a learner member which is in sync with
 # leader").
@@ -264,7 +280,7 @@ step_remove() { # STEP NAME PEER_URL NEED OTHERS KEEP
 		need_quorum "$4" "$5"
 		move_leader_away "$id" "$6"
 		say "  member remove $name ($id)"
-		ctl --endpoints="$ENDPOINTS" member remove "$id" >/dev/null
+		remove_member "$id" "$5"
 	fi
 	etcdgen_stop "$name"
 	etcdgen_wipe "$name"
@@ -295,7 +311,7 @@ step_replace() { # STEP NAME PEER_URL CLIENT_URL VERSION OLD_NAME OLD_PEER_URL N
 			need_quorum "$8" "$9"
 			move_leader_away "$old" "${10}"
 			say "  member remove $oldname ($old)"
-			ctl --endpoints="$ENDPOINTS" member remove "$old" >/dev/null
+			remove_member "$old" "$9"
 		fi
 		etcdgen_stop "$oldname"
 		etcdgen_wipe "$oldname"
