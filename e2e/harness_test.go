@@ -93,6 +93,7 @@ const (
 )
 
 type helperSpec struct {
+	PidFile string      // written with the helper's PID (etcd's, after exec) when set
 	Binds   [][2]string // source, target
 	EnvFile string      // read as systemd's EnvironmentFile= does
 	Argv    []string
@@ -101,6 +102,9 @@ type helperSpec struct {
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(helperEnv); spec != "" {
 		os.Exit(mountExec(spec))
+	}
+	if spec := os.Getenv(spawnEnv); spec != "" {
+		os.Exit(spawnMember(spec))
 	}
 	flag.Parse()
 	code, err := setup()
@@ -162,6 +166,12 @@ func mountExec(raw string) int {
 	for _, b := range h.Binds {
 		if err := syscall.Mount(b[0], b[1], "", syscall.MS_BIND, ""); err != nil {
 			fmt.Fprintf(os.Stderr, "mount-exec: bind %s on %s: %v\n", b[0], b[1], err)
+			return 111
+		}
+	}
+	if h.PidFile != "" {
+		if err := os.WriteFile(h.PidFile, []byte(fmt.Sprintln(os.Getpid())), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "mount-exec:", err)
 			return 111
 		}
 	}

@@ -35,6 +35,7 @@ type Member struct {
 	IP           string   `json:"ip"`
 	Hostnames    []string `json:"hostnames"`
 	InitialState string   `json:"initialState"`
+	Replace      bool     `json:"replace"`
 }
 
 type Ports struct {

@@ -35,6 +35,7 @@ Examples:
   etcdgen render --out generated/ clusters/     # every target of every cluster
   etcdgen render --check --out generated/ clusters/   # pre-commit: exit 1 when stale
   etcdgen certs --out pki/                      # CA and every certificate, idempotent
+  etcdgen plan --from old.cue --out plan/       # a spec change as plan.sh for the running cluster
 
 With no spec named and none in the current directory (etcdgen.cue, .yaml,
 .yml, .json), etcdgen uses its built-in example and says so.`
@@ -44,6 +45,7 @@ type CLI struct {
 	Render   RenderCmd   `cmd:"" help:"Render targets from specs to stdout or a directory."`
 	Validate ValidateCmd `cmd:"" help:"Check specs; print every problem with its position."`
 	Certs    CertsCmd    `cmd:"" help:"Create or renew the TLS bundle (CA, member and client certs)."`
+	Plan     PlanCmd     `cmd:"" help:"Turn a spec change into plan.sh: safe, resumable steps for a running cluster."`
 	Init     InitCmd     `cmd:"" help:"Write the example spec, commented, to start from."`
 	Schema   SchemaCmd   `cmd:"" help:"Print the CUE schema of the spec, with every default."`
 	Version  VersionCmd  `cmd:"" help:"Print the etcdgen version."`

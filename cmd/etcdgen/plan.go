@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/etcdgen/etcdgen/plan"
+	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/all"
+)
+
+// PlanCmd turns a spec change into plan.sh, PLAN.md and the step trees.
+type PlanCmd struct {
+	File    string `short:"f" name:"file" placeholder:"NEW_SPEC" help:"The spec the cluster should match (default: etcdgen.cue, ... here, or the built-in example)."`
+	From    string `placeholder:"OLD_SPEC" help:"The spec the running cluster was made from. Without it (and without --live) the plan bootstraps a new cluster."`
+	Live    bool   `help:"Start from the running cluster (etcdctl -w json from PATH) instead of an old spec."`
+	Check   bool   `help:"With --live: exit 1 and print each difference between the running cluster and the spec. Writes nothing."`
+	Restore string `placeholder:"SNAPSHOT" help:"Restore this snapshot into the spec's members with a new cluster token."`
+	Certs   string `placeholder:"PKI" help:"Certificate bundle (from etcdgen certs) to place into the step trees; plan.sh then uses its admin client cert."`
+	Out     string `short:"o" placeholder:"DIR" help:"Where to write plan.sh, PLAN.md and steps/."`
+}
+
+func (c *PlanCmd) Help() string {
+	return `plan.sh is resumable and idempotent: each step checks the live cluster first
+and skips what is done; run it again after a failure. plan.sh --dry-run prints
+the steps. Host actions go through the hooks etcdgen_install, etcdgen_start,
+etcdgen_stop and etcdgen_wipe (ssh, rsync and systemctl by default; the file
+named by ETCDGEN_HOOKS replaces them). A change etcdgen will not plan (a new
+cluster name or token, TLS switched in place, a rename and a readdress at once,
+a step without quorum, a skipped minor version or a minor downgrade) exits 1
+with the reason and writes nothing.
+
+Examples:
+  etcdgen plan --out plan/                          # bootstrap the spec's cluster
+  etcdgen plan --from old.cue -f etcdgen.cue --certs pki/ --out plan/
+  plan/plan.sh --dry-run && plan/plan.sh`
+}
+
+func (c *PlanCmd) Run(e *env) error {
+	switch {
+	case c.Live || c.Check:
+		return usagef("plan --live and --check are not implemented yet; plan from the old spec with --from OLD_SPEC")
+	case c.Restore != "":
+		return usagef("plan --restore is not implemented yet")
+	case c.Out == "":
+		return usagef("plan writes a directory: give --out DIR")
+	}
+	newSpec, err := loadOne(e, c.File)
+	if err != nil {
+		return err
+	}
+	if c.Certs != "" {
+		if newSpec.Bundle, err = render.ReadBundle(c.Certs); err != nil {
+			return err
+		}
+	}
+	if err := all.Check(newSpec); err != nil {
+		return err
+	}
+	var p *plan.Plan
+	if c.From == "" {
+		p, err = plan.New(newSpec)
+	} else {
+		var old *render.Model
+		if old, err = loadOne(e, c.From); err != nil {
+			return err
+		}
+		p, err = plan.Diff(old, newSpec)
+	}
+	if err != nil {
+		return err
+	}
+	files, err := plan.Files(p)
+	if err != nil {
+		return err
+	}
+	if err := render.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
+		return err
+	}
+	w := &render.TreeWriter{Root: c.Out, Manifest: true}
+	if _, err := w.Write(files, true); err != nil {
+		return err
+	}
+	script := filepath.Join(c.Out, "plan.sh")
+	if len(p.Steps) == 0 {
+		fmt.Fprintf(e.stdout, "nothing to do: the spec does not change cluster %s\n", newSpec.Name)
+		fmt.Fprintf(e.stderr, "etcdgen: wrote %s, a plan that does nothing\n", script)
+		return nil
+	}
+	for i := range p.Steps {
+		fmt.Fprintf(e.stdout, "%s: %s\n", p.Steps[i].Dir(), plan.Summary(&p.Steps[i]))
+	}
+	fmt.Fprintf(e.stderr, "etcdgen: %d steps in %s; read PLAN.md, then run %s --dry-run and %s\n", len(p.Steps), c.Out, script, script)
+	return nil
+}
+
+// loadOne loads a single spec ("" is the default spec here or the
+// built-in example).
+func loadOne(e *env, name string) (*render.Model, error) {
+	a := SpecArgs{}
+	if name != "" {
+		a.Files = []string{name}
+	}
+	specs, err := a.load(e)
+	if err != nil {
+		return nil, err
+	}
+	if len(specs) != 1 {
+		return nil, usagef("%s: a plan takes one spec file, not a directory of %d", name, len(specs))
+	}
+	return specs[0].model, nil
+}
