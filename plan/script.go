@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 
@@ -27,7 +26,7 @@ func Files(p *Plan) ([]render.File, error) {
 	if b := p.New.Bundle; b != nil && p.New.TLS.Enabled {
 		for _, f := range []struct {
 			from, to string
-			mode     fs.FileMode
+			mode     render.FileMode
 		}{
 			{"ca.crt", "admin/ca.crt", 0o644},
 			{render.ClientAdmin + ".crt", "admin/admin.crt", 0o644},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/plan"
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/all"
@@ -50,7 +51,7 @@ func (c *PlanCmd) Run(e *env) error {
 		return err
 	}
 	if c.Certs != "" {
-		if newSpec.Bundle, err = render.ReadBundle(c.Certs); err != nil {
+		if newSpec.Bundle, err = readBundle(e, c.Certs, []loaded{{name: c.File, model: newSpec}}); err != nil {
 			return err
 		}
 	}
@@ -74,10 +75,10 @@ func (c *PlanCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := render.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
+	if err := output.CheckSecretsIgnored(c.Out, c.Out, files); err != nil {
 		return err
 	}
-	w := &render.TreeWriter{Root: c.Out, Manifest: true}
+	w := &output.Tree{Root: c.Out, Log: e.note}
 	if _, err := w.Write(files, true); err != nil {
 		return err
 	}
