@@ -20,6 +20,13 @@ type Cluster struct {
 	Kubeadm             Kubeadm     `json:"kubeadm"`
 	Kubernetes          *Kubernetes `json:"kubernetes"`
 
+	// Operations (backup, defrag, auth, monitoring, firewall).
+	Backup     Backup     `json:"backup"`
+	Defrag     Defrag     `json:"defrag"`
+	Auth       Auth       `json:"auth"`
+	Monitoring Monitoring `json:"monitoring"`
+	Firewall   Firewall   `json:"firewall"`
+
 	// Source is where the spec came from, as the user named it ("-" for
 	// stdin, "" for the built-in example).
 	Source string `json:"-"`
@@ -112,4 +119,38 @@ type IssuerRef struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
 	Group string `json:"group"`
+}
+
+// Operations blocks; cluster.cue documents every field and its default.
+
+type Backup struct {
+	Enabled  bool   `json:"enabled"`
+	Interval string `json:"interval"`
+	Dir      string `json:"dir"`
+	Keep     int    `json:"keep"`
+}
+
+type Defrag struct {
+	Enabled      bool   `json:"enabled"`
+	Interval     string `json:"interval"`
+	FreePercent  int    `json:"freePercent"`
+	MinFreeBytes int64  `json:"minFreeBytes"`
+}
+
+type Auth struct {
+	Enabled bool `json:"enabled"`
+}
+
+type Monitoring struct {
+	Enabled      bool              `json:"enabled"`
+	Kubernetes   bool              `json:"kubernetes"`
+	Labels       map[string]string `json:"labels"`
+	QuotaPercent int               `json:"quotaPercent"`
+	TextfileDir  string            `json:"textfileDir"`
+}
+
+type Firewall struct {
+	Enabled     bool     `json:"enabled"`
+	ClientsFrom []string `json:"clientsFrom"`
+	MetricsFrom []string `json:"metricsFrom"`
 }
