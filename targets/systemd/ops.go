@@ -239,7 +239,7 @@ func DefragScriptFor(m *render.Model, mem *render.Member) []byte {
 	w("nospace=")
 	w("if ctl alarm list | grep -q NOSPACE; then nospace=yes; fi")
 	w("if [ -z \"$nospace\" ] && { [ $((free * 100)) -lt $((size * free_percent)) ] || [ \"$free\" -lt \"$min_free\" ]; }; then")
-	w("\techo \"etcd-defrag: $member: $free of $size bytes free, below $free_percent% or $min_free bytes; skipped\"")
+	w("\techo \"etcd-defrag: $member: $free of $size bytes free, below $free_percent%% or $min_free bytes; skipped\"")
 	w("\texit 0")
 	w("fi")
 	w("if [ -n \"$nospace\" ]; then")
