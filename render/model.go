@@ -55,6 +55,9 @@ type Model struct {
 	// Kubernetes is the cluster as pods; always resolved (a spec without a
 	// kubernetes block gets the defaults).
 	Kubernetes Kubernetes
+
+	// Ops is derived for the operations outputs (render/ops.go).
+	Ops Ops
 }
 
 // Member is one host member with its URLs.
@@ -204,6 +207,7 @@ func Resolve(c *schema.Cluster) (*Model, error) {
 	m.InitialCluster = strings.Join(initial, ",")
 
 	m.Kubernetes = resolveKubernetes(c, m.Scheme)
+	m.Ops = resolveOps(c, m)
 
 	if c.TLS.Enabled {
 		m.Certs = planCerts(m)

@@ -22,6 +22,13 @@ type Cluster struct {
 	// ExtraFlags are etcd flags etcdgen does not model, name -> value.
 	ExtraFlags map[string]string `json:"extraFlags"`
 
+	// Operations (backup, defrag, auth, monitoring, firewall).
+	Backup     Backup     `json:"backup"`
+	Defrag     Defrag     `json:"defrag"`
+	Auth       Auth       `json:"auth"`
+	Monitoring Monitoring `json:"monitoring"`
+	Firewall   Firewall   `json:"firewall"`
+
 	// Source is where the spec came from, as the user named it ("-" for
 	// stdin, "" for the built-in example).
 	Source string `json:"-"`
@@ -117,4 +124,38 @@ type IssuerRef struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"`
 	Group string `json:"group"`
+}
+
+// Operations blocks; cluster.cue documents every field and its default.
+
+type Backup struct {
+	Enabled  bool   `json:"enabled"`
+	Interval string `json:"interval"`
+	Dir      string `json:"dir"`
+	Keep     int    `json:"keep"`
+}
+
+type Defrag struct {
+	Enabled      bool   `json:"enabled"`
+	Interval     string `json:"interval"`
+	FreePercent  int    `json:"freePercent"`
+	MinFreeBytes int64  `json:"minFreeBytes"`
+}
+
+type Auth struct {
+	Enabled bool `json:"enabled"`
+}
+
+type Monitoring struct {
+	Enabled      bool              `json:"enabled"`
+	Kubernetes   bool              `json:"kubernetes"`
+	Labels       map[string]string `json:"labels"`
+	QuotaPercent int               `json:"quotaPercent"`
+	TextfileDir  string            `json:"textfileDir"`
+}
+
+type Firewall struct {
+	Enabled     bool     `json:"enabled"`
+	ClientsFrom []string `json:"clientsFrom"`
+	MetricsFrom []string `json:"metricsFrom"`
 }

@@ -112,6 +112,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	if c.WALDir != "" && strings.TrimSuffix(c.WALDir, "/") == strings.TrimSuffix(c.DataDir, "/") {
 		bad("walDir", "%q is the data directory; want a separate directory or none", c.WALDir)
 	}
+	checkOps(c, bad)
 
 	table := checkVersion(c.Version, bad, warn)
 	if table != nil {

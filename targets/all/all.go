@@ -9,6 +9,7 @@ import (
 	"github.com/etcdgen/etcdgen/targets/helm"
 	"github.com/etcdgen/etcdgen/targets/k8s"
 	"github.com/etcdgen/etcdgen/targets/kubeadm"
+	"github.com/etcdgen/etcdgen/targets/prometheus"
 	"github.com/etcdgen/etcdgen/targets/systemd"
 )
 
@@ -20,6 +21,7 @@ var Targets = []render.Target{
 	apiserver.Target,
 	ansible.Target,
 	helm.Target,
+	prometheus.Target,
 }
 
 // Optional targets render only when named with --target, never in a

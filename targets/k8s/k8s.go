@@ -64,6 +64,7 @@ func Objects(m *render.Model) ([]any, error) {
 		return nil, err
 	}
 	objs = append(objs, headlessService(k, labels), clientService(k, labels), pdb(k, labels), sts)
+	objs = append(objs, monitoringObjects(m, labels)...)
 	return objs, nil
 }
 

@@ -54,6 +54,7 @@ func Render(m *render.Model) ([]render.File, error) {
 			render.File{Path: mem.Name + "/" + UnitFile, Mode: 0o644, Data: unit},
 			render.File{Path: mem.Name + "/" + HostsFile, Mode: 0o644, Data: hosts},
 		)
+		files = append(files, opsFiles(m, i)...)
 		if m.Bundle != nil && m.TLS.Enabled {
 			certs, err := memberCerts(m, mem)
 			if err != nil {
