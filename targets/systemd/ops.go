@@ -3,10 +3,10 @@ package systemd
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/etcdgen/etcdgen/render"
+	"github.com/etcdgen/etcdgen/targets/escape"
 )
 
 // Paths of the operations files on a member host.
@@ -31,7 +31,7 @@ func opsFiles(m *render.Model, i int) []render.File {
 	mem := &m.Members[i]
 	spec := m.Spec
 	var files []render.File
-	add := func(p string, mode os.FileMode, data []byte) {
+	add := func(p string, mode render.FileMode, data []byte) {
 		files = append(files, render.File{Path: mem.Name + "/" + p, Mode: mode, Data: data})
 	}
 	if spec.Backup.Enabled {
@@ -57,13 +57,9 @@ func opsFiles(m *render.Model, i int) []render.File {
 	return files
 }
 
-// shq quotes s for a POSIX shell: single quotes, each ' as '\”. Every
-// spec value written into a script goes through it, so a value is data,
-// never code.
-// TODO(#12): switch to the shared shell escaper when it lands.
-func shq(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
+// shq is the shell word for a spec value in a script (escape.Shell, the
+// one shell rule): a value is data, never code.
+func shq(s string) string { return escape.Shell(s) }
 
 // ctlFlags are etcdctl's connection flags for the local member with the
 // admin client cert (shell-quoted).
@@ -312,11 +308,17 @@ func timer(m *render.Model, mem *render.Member, job, calendar string) []byte {
 	return b.Bytes()
 }
 
-// unitEscape makes a value safe in a unit file's free-text setting: %
-// starts a specifier there. Names are DNS labels today; this keeps them
-// literal if that ever changes.
-// TODO(#12): switch to the shared unit-file escaper when it lands.
-func unitEscape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
+// unitEscape is a value in a unit's free-text setting. The values passed
+// are DNS-1123 labels (member and cluster names), which escape.UnitText
+// never refuses; a refusal would be an etcdgen bug, so it shows in the
+// text instead of passing silently.
+func unitEscape(s string) string {
+	v, err := escape.UnitText(s)
+	if err != nil {
+		return "INVALID"
+	}
+	return v
+}
 
 // Sysusers creates the service user (systemd-sysusers, sysusers.d(5)): a
 // system user with no login shell and the data dir as home.
