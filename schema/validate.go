@@ -27,6 +27,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	}
 
 	checkMembers(c.Members, false, bad)
+	checkPods(c.Kubernetes, bad)
 
 	ports := []struct {
 		path string
