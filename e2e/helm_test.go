@@ -58,7 +58,7 @@ func TestHelmChart(t *testing.T) {
 			// Values change their fields of the StatefulSet and nothing else.
 			values := filepath.Join(dir, "values.yaml")
 			must(t, os.WriteFile(values, []byte(`image: mirror.example/etcd:v3.6.16
-resources: {limits: {memory: 1Gi}}
+resources: {requests: {cpu: 200m, memory: 512Mi}, limits: {memory: 1Gi}}
 nodeSelector: {zone: a}
 tolerations: [{key: x, operator: Exists}]
 affinity: null
@@ -74,12 +74,15 @@ podAnnotations: {x: "y"}
 				meta, pod := tmpl["metadata"].(map[string]any), tmpl["spec"].(map[string]any)
 				c := pod["containers"].([]any)[0].(map[string]any)
 				c["image"] = "mirror.example/etcd:v3.6.16"
-				c["resources"] = map[string]any{"limits": map[string]any{"memory": "1Gi"}}
-				pod["nodeSelector"] = map[string]any{"zone": "a"}
+				// (Helm merges a map value with the default's: all of
+				// resources is set so the result is exactly the override.)
+				c["resources"] = map[string]any{"requests": map[string]any{"cpu": "200m", "memory": "512Mi"}, "limits": map[string]any{"memory": "1Gi"}}
+				// Helm merges a map value into the default's.
+				pod["nodeSelector"] = merged(pod["nodeSelector"], map[string]any{"zone": "a"})
 				pod["tolerations"] = []any{map[string]any{"key": "x", "operator": "Exists"}}
 				pod["priorityClassName"] = "other"
 				delete(pod, "affinity")
-				meta["annotations"] = map[string]any{"x": "y"}
+				meta["annotations"] = merged(meta["annotations"], map[string]any{"x": "y"})
 				exp[key] = obj
 			}
 			if !reflect.DeepEqual(got, exp) {
@@ -95,6 +98,21 @@ podAnnotations: {x: "y"}
 			}
 		})
 	}
+}
+
+// merged is a map default with a map value merged in, as Helm coalesces
+// values.
+func merged(def any, over map[string]any) map[string]any {
+	out := map[string]any{}
+	if m, ok := def.(map[string]any); ok {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
 }
 
 // namespaceOf is the namespace of the objects (one for all).

@@ -77,7 +77,9 @@ func TestTemplatesAreTheK8sObjects(t *testing.T) {
 }
 
 // renderChart renders the chart's templates as helm template would, with
-// values.yaml merged with over (top-level keys replaced, nil deletes).
+// values.yaml's top-level keys replaced by over's (nil deletes). Helm
+// itself merges a map value into the default map; e2e/helm_test.go checks
+// that with the real helm.
 func renderChart(t *testing.T, chart []render.File, ns string, over map[string]any) map[string]any {
 	t.Helper()
 	out, err := renderTemplates(chart, ns, over)
