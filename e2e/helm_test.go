@@ -26,6 +26,7 @@ func TestHelmChart(t *testing.T) {
 		"example": "", // the built-in example: TLS, cert-manager chain
 		"plain":   `name: "plain", kubernetes: {replicas: 5, namespace: "db"}, tls: enabled: false` + "\n",
 		"issuer":  `name: "iss", kubernetes: issuerRef: {name: "corp-ca", kind: "ClusterIssuer"}` + "\n",
+		"placed":  `name: "placed", kubernetes: {namespace: "etcd-system", nodeSelector: disk: "ssd", tolerations: [{key: "k", operator: "Exists"}], priorityClassName: "high", podAnnotations: a: "b"}` + "\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -37,22 +38,91 @@ func TestHelmChart(t *testing.T) {
 			chart := filepath.Join(dir, "out", nameOf(t, dir), "helm")
 			k8s := filepath.Join(dir, "out", nameOf(t, dir), "k8s", "etcd.yaml")
 
-			lint := run(t, dir, helm, "lint", "--strict", chart)
-			if strings.Contains(lint, "[ERROR]") || strings.Contains(lint, "[WARNING]") {
-				t.Errorf("helm lint:\n%s", lint)
-			}
-			rendered := run(t, dir, helm, "template", "etcd", chart)
 			want, err := os.ReadFile(k8s)
 			must(t, err)
-			got, exp := objects(t, []byte(rendered)), objects(t, want)
+			exp := objects(t, want)
 			if len(exp) < 4 {
 				t.Fatalf("k8s target has %d objects", len(exp))
 			}
+			ns := namespaceOf(exp)
+			lint := run(t, dir, helm, "lint", "--strict", chart, "-n", ns)
+			if strings.Contains(lint, "[ERROR]") || strings.Contains(lint, "[WARNING]") {
+				t.Errorf("helm lint:\n%s", lint)
+			}
+			rendered := run(t, dir, helm, "template", "etcd", chart, "-n", ns)
+			got := objects(t, []byte(rendered))
 			if !reflect.DeepEqual(got, exp) {
 				t.Errorf("helm template objects differ from the k8s target's:\nhelm: %v\nk8s:  %v", keys(got), keys(exp))
 			}
+
+			// Values change their fields of the StatefulSet and nothing else.
+			values := filepath.Join(dir, "values.yaml")
+			must(t, os.WriteFile(values, []byte(`image: mirror.example/etcd:v3.6.16
+resources: {requests: {cpu: 200m, memory: 512Mi}, limits: {memory: 1Gi}}
+nodeSelector: {zone: a}
+tolerations: [{key: x, operator: Exists}]
+affinity: null
+priorityClassName: other
+podAnnotations: {x: "y"}
+`), 0o644))
+			got = objects(t, []byte(run(t, dir, helm, "template", "etcd", chart, "-n", ns, "-f", values)))
+			for key, obj := range exp {
+				if obj.(map[string]any)["kind"] != "StatefulSet" {
+					continue
+				}
+				tmpl := obj.(map[string]any)["spec"].(map[string]any)["template"].(map[string]any)
+				meta, pod := tmpl["metadata"].(map[string]any), tmpl["spec"].(map[string]any)
+				c := pod["containers"].([]any)[0].(map[string]any)
+				c["image"] = "mirror.example/etcd:v3.6.16"
+				// (Helm merges a map value with the default's: all of
+				// resources is set so the result is exactly the override.)
+				c["resources"] = map[string]any{"requests": map[string]any{"cpu": "200m", "memory": "512Mi"}, "limits": map[string]any{"memory": "1Gi"}}
+				// Helm merges a map value into the default's.
+				pod["nodeSelector"] = merged(pod["nodeSelector"], map[string]any{"zone": "a"})
+				pod["tolerations"] = []any{map[string]any{"key": "x", "operator": "Exists"}}
+				pod["priorityClassName"] = "other"
+				delete(pod, "affinity")
+				meta["annotations"] = merged(meta["annotations"], map[string]any{"x": "y"})
+				exp[key] = obj
+			}
+			if !reflect.DeepEqual(got, exp) {
+				t.Errorf("helm template -f values.yaml: more than the values' fields changed:\nhelm: %v\nwant: %v", got, exp)
+			}
+
+			// The release namespace is the objects' namespace, and must be
+			// the spec's: the members' URLs and certificates name it.
+			cmd := exec.Command(helm, "template", "etcd", chart, "-n", "elsewhere")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "this chart is for namespace "+ns+", not elsewhere") {
+				t.Errorf("helm template -n elsewhere: %v\n%s", err, out)
+			}
 		})
 	}
+}
+
+// merged is a map default with a map value merged in, as Helm coalesces
+// values.
+func merged(def any, over map[string]any) map[string]any {
+	out := map[string]any{}
+	if m, ok := def.(map[string]any); ok {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// namespaceOf is the namespace of the objects (one for all).
+func namespaceOf(objs map[string]any) string {
+	for _, o := range objs {
+		if ns := str(o.(map[string]any)["metadata"].(map[string]any)["namespace"]); ns != "" {
+			return ns
+		}
+	}
+	return "default"
 }
 
 // nameOf is the cluster name of the spec in dir (the built-in example's

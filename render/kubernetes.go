@@ -48,6 +48,19 @@ type Kubernetes struct {
 	ClientURLs []string
 	// Secret names the certificates are written to.
 	CASecret, ServerSecret, PeerSecret, ClientSecret string
+
+	// The pod template's placement and identity, as the spec says (none
+	// has a default; cluster.cue documents each).
+	NodeSelector              map[string]string
+	Tolerations               []schema.Toleration
+	PriorityClassName         string
+	TopologySpreadConstraints []schema.TopologySpread
+	PodLabels, PodAnnotations map[string]string
+	ImagePullSecrets          []string
+	ServiceAccountName        string
+	// VolumePermissionsImage, when set, runs an init container of this
+	// image as root to chown the data and WAL volumes to the pods' user.
+	VolumePermissionsImage string
 }
 
 // Pod is one StatefulSet pod.
@@ -82,6 +95,18 @@ func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
 		PeerPort:       c.Ports.Peer,
 		IssuerRef:      spec.IssuerRef,
 		CertManager:    spec.CertManager,
+
+		NodeSelector:              spec.NodeSelector,
+		Tolerations:               spec.Tolerations,
+		PriorityClassName:         spec.PriorityClassName,
+		TopologySpreadConstraints: spec.TopologySpreadConstraints,
+		PodLabels:                 spec.PodLabels,
+		PodAnnotations:            spec.PodAnnotations,
+		ImagePullSecrets:          spec.ImagePullSecrets,
+		ServiceAccountName:        spec.ServiceAccountName,
+	}
+	if spec.VolumePermissions != nil {
+		k.VolumePermissionsImage = spec.VolumePermissions.Image
 	}
 	if c.Ports.Metrics != nil && *c.Ports.Metrics != 0 {
 		k.MetricsPort = *c.Ports.Metrics

@@ -67,67 +67,109 @@ func errorf(file, path, format string, args ...any) error {
 // hints say what a field wants, in the words of a person fixing the spec.
 // Keys are paths with list indices written as [].
 var hints = map[string]string{
-	"name":                               "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd-prod\")",
-	"version":                            "an etcd version \"3.5.x\", \"3.6.x\" or \"3.7.x\" (e.g. \"3.7.3\")",
-	"members":                            "a list of members, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]",
-	"members[]":                          "a member, e.g. {name: \"etcd1\", ip: \"10.0.0.11\"}",
-	"members[].name":                     "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd1\")",
-	"members[].ip":                       "an IP address as a string, e.g. \"10.0.0.11\" or \"fd00::11\"",
-	"members[].hostnames":                "a list of DNS names, e.g. [\"etcd1.example.com\"]",
-	"members[].hostnames[]":              "a DNS name: lowercase labels separated by dots, e.g. \"etcd1.example.com\"",
-	"members[].initialState":             "\"new\" or \"existing\"",
-	"ports":                              "{client: 2379, peer: 2380, metrics: 2381}",
-	"ports.client":                       "a port number from 1 to 65535 (default 2379)",
-	"ports.peer":                         "a port number from 1 to 65535 (default 2380)",
-	"ports.metrics":                      "a port number from 1 to 65535, or 0 to turn the host listener off",
-	"dataDir":                            "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash (default \"/var/lib/etcd\")",
-	"walDir":                             "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash, e.g. \"/var/lib/etcd-wal\"",
-	"token":                              "letters, digits, '.', '_' and '-' (default: the cluster name)",
-	"initialClusterState":                "\"new\" or \"existing\"",
-	"listenLocalhost":                    "true or false",
-	"tls":                                "a struct, e.g. {enabled: true}",
-	"tls.enabled":                        "true or false",
-	"tls.clientCertAuth":                 "true or false",
-	"tls.peerCertAuth":                   "true or false",
-	"tls.keyAlgorithm":                   "\"ecdsa\" or \"rsa\"",
-	"tls.keySize":                        "256 or 384 for ecdsa, 2048, 3072 or 4096 for rsa",
-	"tls.caValidity":                     "a duration such as \"87600h\"",
-	"tls.certValidity":                   "a duration such as \"43800h\"",
-	"tls.renewBefore":                    "a duration such as \"720h\"",
-	"tls.minVersion":                     "\"TLS1.2\" or \"TLS1.3\"",
-	"tls.dir":                            "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash, e.g. \"/etc/etcd/pki\"",
-	"tuning.heartbeatInterval":           "milliseconds from 1 to 10000 (default 100)",
-	"tuning.electionTimeout":             "milliseconds from 1 to 50000, at least 5x the heartbeat (default 1000)",
-	"tuning.snapshotCount":               "an integer from 1 to 10000000 (default 10000)",
-	"tuning.quotaBackendBytes":           "bytes from 0 (etcd's default, 2 GiB) to 8589934592 (8 GiB, etcd's suggested maximum)",
-	"tuning.autoCompaction.mode":         "\"periodic\" or \"revision\"",
-	"tuning.autoCompaction.retention":    "a duration such as \"1h\" (periodic) or a revision count such as \"1000\"",
-	"tuning.initialCorruptCheck":         "true or false",
-	"tuning.watchProgressNotifyInterval": "a duration such as \"5s\"",
-	"host.binary":                        "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash (default \"/usr/local/bin/etcd\")",
-	"host.user":                          "a user name: a lowercase letter or '_' first, then lowercase letters, digits, '_' and '-', at most 31 characters (default \"root\")",
-	"host.limitNOFILE":                   "an integer from 1024 to 1048576 (default 65536)",
-	"apiserver.caFile":                   "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
-	"apiserver.certFile":                 "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
-	"apiserver.keyFile":                  "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
-	"apiserver.prefix":                   "a key prefix of letters, digits and . _ - + @ , = : starting with '/', no trailing slash, e.g. \"/registry\"",
-	"kubeadm.apiVersion":                 "\"v1beta4\" or \"v1beta3\"",
-	"kubeadm.kubernetesVersion":          "a Kubernetes version such as \"v1.36.3\" or \"v1.36.0-rc.1\"",
-	"kubeadm.controlPlaneEndpoint":       "host:port of letters, digits, '.', '-', ':' and brackets, e.g. \"k8s-api.example.com:6443\"",
-	"kubernetes.namespace":               "a DNS-1123 label (default \"default\")",
-	"kubernetes.replicas":                "an integer from 1 to 15 (default: the member count, or 3)",
-	"kubernetes.clusterDomain":           "a DNS name (default \"cluster.local\")",
-	"kubernetes.statefulSetName":         "a DNS-1123 label (default: the cluster name)",
-	"kubernetes.image":                   "an image reference of letters, digits and . _ / : @ -, such as \"gcr.io/etcd-development/etcd:v3.7.3\"",
-	"kubernetes.storageSize":             "a quantity such as \"1Gi\"",
-	"kubernetes.storageClass":            "a StorageClass name: a DNS subdomain such as \"fast-ssd\"",
-	"kubernetes.antiAffinity":            "\"required\" or \"preferred\"",
-	"kubernetes.certManager":             "true (cert-manager makes the TLS Secrets) or false (the k8s-secrets target makes them from the certs bundle)",
-	"kubernetes.issuerRef.name":          "a DNS-1123 label naming an Issuer or ClusterIssuer",
-	"kubernetes.issuerRef.kind":          "\"Issuer\" or \"ClusterIssuer\"",
-	"kubernetes.issuerRef.group":         "an API group, a DNS name (default \"cert-manager.io\")",
-	"kubernetes.resources.requests":      "a map such as {cpu: \"100m\", memory: \"256Mi\"}",
-	"kubernetes.resources.limits":        "a map such as {cpu: \"1\", memory: \"1Gi\"}",
+	"name":                                       "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd-prod\")",
+	"version":                                    "an etcd version \"3.5.x\", \"3.6.x\" or \"3.7.x\" (e.g. \"3.7.3\")",
+	"members":                                    "a list of members, e.g. [{name: \"etcd1\", ip: \"10.0.0.11\"}]",
+	"members[]":                                  "a member, e.g. {name: \"etcd1\", ip: \"10.0.0.11\"}",
+	"members[].name":                             "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters (e.g. \"etcd1\")",
+	"members[].ip":                               "an IP address as a string, e.g. \"10.0.0.11\" or \"fd00::11\"",
+	"members[].hostnames":                        "a list of DNS names, e.g. [\"etcd1.example.com\"]",
+	"members[].hostnames[]":                      "a DNS name: lowercase labels separated by dots, e.g. \"etcd1.example.com\"",
+	"members[].initialState":                     "\"new\" or \"existing\"",
+	"ports":                                      "{client: 2379, peer: 2380, metrics: 2381}",
+	"ports.client":                               "a port number from 1 to 65535 (default 2379)",
+	"ports.peer":                                 "a port number from 1 to 65535 (default 2380)",
+	"ports.metrics":                              "a port number from 1 to 65535, or 0 to turn the host listener off",
+	"dataDir":                                    "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash (default \"/var/lib/etcd\")",
+	"walDir":                                     "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash, e.g. \"/var/lib/etcd-wal\"",
+	"token":                                      "letters, digits, '.', '_' and '-' (default: the cluster name)",
+	"initialClusterState":                        "\"new\" or \"existing\"",
+	"listenLocalhost":                            "true or false",
+	"tls":                                        "a struct, e.g. {enabled: true}",
+	"tls.enabled":                                "true or false",
+	"tls.clientCertAuth":                         "true or false",
+	"tls.peerCertAuth":                           "true or false",
+	"tls.keyAlgorithm":                           "\"ecdsa\" or \"rsa\"",
+	"tls.keySize":                                "256 or 384 for ecdsa, 2048, 3072 or 4096 for rsa",
+	"tls.caValidity":                             "a duration such as \"87600h\"",
+	"tls.certValidity":                           "a duration such as \"43800h\"",
+	"tls.renewBefore":                            "a duration such as \"720h\"",
+	"tls.minVersion":                             "\"TLS1.2\" or \"TLS1.3\"",
+	"tls.dir":                                    "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash, e.g. \"/etc/etcd/pki\"",
+	"tuning.heartbeatInterval":                   "milliseconds from 1 to 10000 (default 100)",
+	"tuning.electionTimeout":                     "milliseconds from 1 to 50000, at least 5x the heartbeat (default 1000)",
+	"tuning.snapshotCount":                       "an integer from 1 to 10000000 (default 10000)",
+	"tuning.quotaBackendBytes":                   "bytes from 0 (etcd's default, 2 GiB) to 8589934592 (8 GiB, etcd's suggested maximum)",
+	"tuning.autoCompaction.mode":                 "\"periodic\" or \"revision\"",
+	"tuning.autoCompaction.retention":            "a duration such as \"1h\" (periodic) or a revision count such as \"1000\"",
+	"tuning.initialCorruptCheck":                 "true or false",
+	"tuning.watchProgressNotifyInterval":         "a duration such as \"5s\"",
+	"host.binary":                                "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash (default \"/usr/local/bin/etcd\")",
+	"host.user":                                  "a user name: a lowercase letter or '_' first, then lowercase letters, digits, '_' and '-', at most 31 characters (default \"root\")",
+	"host.limitNOFILE":                           "an integer from 1024 to 1048576 (default 65536)",
+	"apiserver.caFile":                           "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
+	"apiserver.certFile":                         "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
+	"apiserver.keyFile":                          "an absolute path of letters, digits and . _ - + @ , = : with no trailing slash",
+	"apiserver.prefix":                           "a key prefix of letters, digits and . _ - + @ , = : starting with '/', no trailing slash, e.g. \"/registry\"",
+	"kubeadm.apiVersion":                         "\"v1beta4\" or \"v1beta3\"",
+	"kubeadm.kubernetesVersion":                  "a Kubernetes version such as \"v1.36.3\" or \"v1.36.0-rc.1\"",
+	"kubeadm.controlPlaneEndpoint":               "host:port of letters, digits, '.', '-', ':' and brackets, e.g. \"k8s-api.example.com:6443\"",
+	"kubernetes.namespace":                       "a DNS-1123 label (default \"default\")",
+	"kubernetes.replicas":                        "an integer from 1 to 15 (default: the member count, or 3)",
+	"kubernetes.clusterDomain":                   "a DNS name (default \"cluster.local\")",
+	"kubernetes.statefulSetName":                 "a DNS-1123 label (default: the cluster name)",
+	"kubernetes.image":                           "an image reference of letters, digits and . _ / : @ -, such as \"gcr.io/etcd-development/etcd:v3.7.3\"",
+	"kubernetes.storageSize":                     "a quantity such as \"1Gi\"",
+	"kubernetes.storageClass":                    "a StorageClass name: a DNS subdomain such as \"fast-ssd\"",
+	"kubernetes.antiAffinity":                    "\"required\" or \"preferred\"",
+	"kubernetes.certManager":                     "true (cert-manager makes the TLS Secrets) or false (the k8s-secrets target makes them from the certs bundle)",
+	"kubernetes.issuerRef.name":                  "a DNS-1123 label naming an Issuer or ClusterIssuer",
+	"kubernetes.issuerRef.kind":                  "\"Issuer\" or \"ClusterIssuer\"",
+	"kubernetes.issuerRef.group":                 "an API group, a DNS name (default \"cert-manager.io\")",
+	"kubernetes.resources.requests":              "a map such as {cpu: \"100m\", memory: \"256Mi\"}",
+	"kubernetes.resources.limits":                "a map such as {cpu: \"1\", memory: \"1Gi\"}",
+	"kubernetes.nodeSelector.*":                  labelValue,
+	"kubernetes.podLabels.*":                     labelValue,
+	"kubernetes.podAnnotations.*":                "a string",
+	"kubernetes.tolerations[].key":               qualifiedName,
+	"kubernetes.tolerations[].operator":          "\"Equal\" or \"Exists\" (default \"Equal\")",
+	"kubernetes.tolerations[].value":             labelValue,
+	"kubernetes.tolerations[].effect":            "\"NoSchedule\", \"PreferNoSchedule\" or \"NoExecute\" (none: every effect)",
+	"kubernetes.tolerations[].tolerationSeconds": "seconds, 0 or more",
+	"kubernetes.priorityClassName":               "a PriorityClass name: a DNS name such as \"etcd-critical\"",
+	"kubernetes.topologySpreadConstraints[].topologyKey":       "a node label key such as \"topology.kubernetes.io/zone\"",
+	"kubernetes.topologySpreadConstraints[].maxSkew":           "an integer of at least 1 (default 1)",
+	"kubernetes.topologySpreadConstraints[].whenUnsatisfiable": "\"DoNotSchedule\" (default) or \"ScheduleAnyway\"",
+	"kubernetes.imagePullSecrets[]":                            "a Secret name: a DNS name such as \"regcred\"",
+	"kubernetes.serviceAccountName":                            "a ServiceAccount name: a DNS name such as \"etcd\"",
+	"kubernetes.volumePermissions.image":                       "an image with chown, e.g. \"busybox:1.37\"",
+}
+
+// Hints for the keys and values of the spec's maps of labels and
+// annotations, by the map's path.
+const (
+	qualifiedName = "a label key: an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.', e.g. \"topology.kubernetes.io/zone\""
+	labelValue    = "a label value: at most 63 letters, digits, '-', '_' or '.', beginning and ending with a letter or digit"
+)
+
+var mapKeyHints = map[string]string{
+	"kubernetes.nodeSelector":   qualifiedName,
+	"kubernetes.podLabels":      qualifiedName,
+	"kubernetes.podAnnotations": qualifiedName,
+}
+
+// mapEntry splits a path inside one of the spec's string maps into the
+// map's path and the key ("" when path is not in one).
+func mapEntry(path string) (mapPath, key string) {
+	for m := range mapKeyHints {
+		if rest, ok := strings.CutPrefix(path, m+"."); ok {
+			if k, err := strconv.Unquote(rest); err == nil {
+				rest = k
+			}
+			return m, rest
+		}
+	}
+	return "", ""
 }
 
 // explain turns CUE's errors into one Problem per field, with the user's
@@ -257,6 +299,12 @@ func contains(list []string, s string) bool {
 
 func rewrite(user cue.Value, path, msg string) string {
 	key := hintKey(path)
+	if m, k := mapEntry(path); m != "" {
+		if strings.Contains(msg, "field not allowed") {
+			return fmt.Sprintf("key %q is not allowed; want %s", k, mapKeyHints[m])
+		}
+		key = m + ".*"
+	}
 	if strings.Contains(msg, "field not allowed") {
 		parent, field := splitPath(path)
 		m := fmt.Sprintf("unknown field %q", field)

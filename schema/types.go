@@ -113,6 +113,36 @@ type Kubernetes struct {
 	Resources       *Resources `json:"resources"`
 	CertManager     bool       `json:"certManager"`
 	IssuerRef       *IssuerRef `json:"issuerRef"`
+
+	// The pod template's placement and identity (cluster.cue says each
+	// default).
+	NodeSelector              map[string]string  `json:"nodeSelector"`
+	Tolerations               []Toleration       `json:"tolerations"`
+	PriorityClassName         string             `json:"priorityClassName"`
+	TopologySpreadConstraints []TopologySpread   `json:"topologySpreadConstraints"`
+	PodLabels                 map[string]string  `json:"podLabels"`
+	PodAnnotations            map[string]string  `json:"podAnnotations"`
+	ImagePullSecrets          []string           `json:"imagePullSecrets"`
+	ServiceAccountName        string             `json:"serviceAccountName"`
+	VolumePermissions         *VolumePermissions `json:"volumePermissions"`
+}
+
+type Toleration struct {
+	Key               string `json:"key"`
+	Operator          string `json:"operator"`
+	Value             string `json:"value"`
+	Effect            string `json:"effect"`
+	TolerationSeconds *int64 `json:"tolerationSeconds"`
+}
+
+type TopologySpread struct {
+	TopologyKey       string `json:"topologyKey"`
+	MaxSkew           int    `json:"maxSkew"`
+	WhenUnsatisfiable string `json:"whenUnsatisfiable"`
+}
+
+type VolumePermissions struct {
+	Image string `json:"image"`
 }
 
 type Resources struct {

@@ -37,6 +37,7 @@ func validate(c *Cluster, pos func(path string) Pos, has func(path string) bool)
 	checkPaths(c, bad)
 	checkKubernetesNames(c, has, bad)
 	checkResources(c, bad)
+	checkPods(c.Kubernetes, bad)
 
 	ports := []struct {
 		path string

@@ -37,6 +37,19 @@ version: "3.5.9"
 walDir: "/var/lib/etcd-wal"
 tuning: {initialCorruptCheck: true, watchProgressNotifyInterval: "5s"}
 kubernetes: {replicas: 1, antiAffinity: "preferred", storageClass: "fast", resources: {limits: {memory: "1Gi"}}}`,
+	"placed": `name: "placed"
+walDir: "/var/lib/etcd-wal"
+kubernetes: {
+	nodeSelector: disk: "ssd"
+	tolerations: [{key: "dedicated", value: "etcd", effect: "NoSchedule"}, {operator: "Exists", effect: "NoExecute", tolerationSeconds: 30}]
+	priorityClassName: "etcd-critical"
+	topologySpreadConstraints: [{topologyKey: "topology.kubernetes.io/zone"}]
+	podLabels: tier: "db"
+	podAnnotations: a: "b"
+	imagePullSecrets: ["regcred"]
+	serviceAccountName: "etcd"
+	volumePermissions: image: "busybox:1.37"
+}`,
 }
 
 func model(t testing.TB, spec string) *render.Model { return rendertest.Model(t, spec) }

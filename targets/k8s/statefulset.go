@@ -178,6 +178,10 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 		Containers: []corev1.Container{container},
 		Volumes:    volumes,
 	}
+	placePod(k, &pod)
+	if k.VolumePermissionsImage != "" {
+		pod.InitContainers = []corev1.Container{volumePermissions(k, container.VolumeMounts)}
+	}
 
 	return &appsv1.StatefulSet{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"},
@@ -191,7 +195,7 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
 			Selector:            &metav1.LabelSelector{MatchLabels: k.Labels},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: k.Labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(k), Annotations: k.PodAnnotations},
 				Spec:       pod,
 			},
 			VolumeClaimTemplates: claims,
@@ -203,6 +207,90 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 			},
 		},
 	}, nil
+}
+
+// podLabels are the selector's labels and the spec's pod labels (the
+// schema refuses the selector's keys there).
+func podLabels(k *render.Kubernetes) map[string]string {
+	if len(k.PodLabels) == 0 {
+		return k.Labels
+	}
+	out := make(map[string]string, len(k.Labels)+len(k.PodLabels))
+	for key, v := range k.PodLabels {
+		out[key] = v
+	}
+	for key, v := range k.Labels {
+		out[key] = v
+	}
+	return out
+}
+
+// placePod sets the spec's scheduling and identity fields of the pod:
+// where it may run (nodeSelector, tolerations, spreading), how it is
+// preempted (priorityClassName), how its image is pulled and which
+// ServiceAccount it runs as.
+func placePod(k *render.Kubernetes, pod *corev1.PodSpec) {
+	pod.NodeSelector = k.NodeSelector
+	pod.PriorityClassName = k.PriorityClassName
+	pod.ServiceAccountName = k.ServiceAccountName
+	for _, t := range k.Tolerations {
+		pod.Tolerations = append(pod.Tolerations, corev1.Toleration{
+			Key:               t.Key,
+			Operator:          corev1.TolerationOperator(t.Operator),
+			Value:             t.Value,
+			Effect:            corev1.TaintEffect(t.Effect),
+			TolerationSeconds: t.TolerationSeconds,
+		})
+	}
+	for _, c := range k.TopologySpreadConstraints {
+		pod.TopologySpreadConstraints = append(pod.TopologySpreadConstraints, corev1.TopologySpreadConstraint{
+			MaxSkew:           int32(c.MaxSkew),
+			TopologyKey:       c.TopologyKey,
+			WhenUnsatisfiable: corev1.UnsatisfiableConstraintAction(c.WhenUnsatisfiable),
+			// The members of this cluster: spreading counts them only.
+			LabelSelector: &metav1.LabelSelector{MatchLabels: k.Labels},
+		})
+	}
+	for _, name := range k.ImagePullSecrets {
+		pod.ImagePullSecrets = append(pod.ImagePullSecrets, corev1.LocalObjectReference{Name: name})
+	}
+}
+
+// volumePermissions is the opt-in init container that hands the data (and
+// WAL) volume to the pods' user. fsGroup does it for volumes whose
+// ownership Kubernetes manages, but not for hostPath-backed
+// PersistentVolumes (kubernetes.io/docs/tasks/configure-pod-container/
+// security-context: "fsGroup ... not all volume types"), where etcd, as
+// 65532, cannot create its data directory ("mkdir /var/lib/etcd/data:
+// permission denied"). It runs as root, with CHOWN and DAC_READ_SEARCH (to
+// walk a data directory etcd made 0700) and nothing else.
+func volumePermissions(k *render.Kubernetes, mounts []corev1.VolumeMount) corev1.Container {
+	owner := fmt.Sprintf("%d:%d", nonRootID, nonRootID)
+	cmd := []string{"chown", "-R", owner}
+	var vm []corev1.VolumeMount
+	for _, m := range mounts {
+		if m.Name == volData || m.Name == volWAL {
+			vm = append(vm, m)
+			cmd = append(cmd, m.MountPath)
+		}
+	}
+	return corev1.Container{
+		Name:            "volume-permissions",
+		Image:           k.VolumePermissionsImage,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         cmd,
+		VolumeMounts:    vm,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr(int64(0)),
+			RunAsNonRoot:             ptr(false),
+			AllowPrivilegeEscalation: ptr(false),
+			ReadOnlyRootFilesystem:   ptr(true),
+			Capabilities: &corev1.Capabilities{
+				Drop: []corev1.Capability{"ALL"},
+				Add:  []corev1.Capability{"CHOWN", "DAC_READ_SEARCH"},
+			},
+		},
+	}
 }
 
 // env: the pod name for the flags, and etcdctl set up for `kubectl exec

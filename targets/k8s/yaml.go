@@ -62,7 +62,12 @@ func marshalAll(objs []any) ([]Document, error) {
 // marshalObject renders one object as YAML without what the API server
 // fills in: the k8s.io/api structs always encode status (StatefulSetStatus
 // has non-omitempty counters), which a manifest must not carry.
-func marshalObject(o any) (Document, error) {
+func marshalObject(o any) (Document, error) { return MarshalEdited(o, nil) }
+
+// MarshalEdited renders o as etcd.yaml does, after edit (when not nil) has
+// changed its generic form: the helm target puts placeholders where the
+// chart's templates take values.
+func MarshalEdited(o any, edit func(map[string]any)) (Document, error) {
 	j, err := json.Marshal(o)
 	if err != nil {
 		return Document{}, fmt.Errorf("internal error: encoding %T: %w", o, err)
@@ -79,6 +84,9 @@ func marshalObject(o any) (Document, error) {
 	}
 	delete(m, "status")
 	strip(m)
+	if edit != nil {
+		edit(m)
+	}
 	data, err := goyaml.Marshal(m)
 	if err != nil {
 		return Document{}, err
