@@ -302,7 +302,53 @@ func readBundle(e *env, dir string, specs []loaded) (*render.Bundle, error) {
 			}
 		}
 	}
-	return output.ReadBundle(dir, names, e.note)
+	b, err := output.ReadBundle(dir, names, e.note)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyBundle(dir, b, specs); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// verifyBundle judges the bundle --certs copies by the rules of `certs
+// --check` (bundle.Decide): a key that does not match its certificate, a
+// certificate not signed by the bundle's CA, SANs, usages or key type that
+// differ from the spec, a certificate that expires within the renewal
+// window, an expired CA. Copying such a bundle would install members that
+// cannot talk to each other, so it is refused, naming the file and why.
+func verifyBundle(dir string, b *render.Bundle, specs []loaded) error {
+	var problems []string
+	for _, s := range specs {
+		if !s.model.TLS.Enabled || len(s.model.Certs) == 0 {
+			continue
+		}
+		p, err := bundle.Decide(s.model, bundle.NewState(dir, b.Files, nil), bundle.Options{})
+		if err != nil {
+			return err
+		}
+		if p.Blocked != "" {
+			problems = append(problems, p.Blocked)
+		}
+		for _, it := range p.Items {
+			_, hasCert := b.Files[it.Cert.Name+".crt"]
+			_, hasKey := b.Files[it.Cert.Name+".key"]
+			switch {
+			case it.Action == bundle.Keep:
+			case !hasCert || !hasKey:
+				// A missing file is reported by the target that needs it,
+				// with the file's name; a spec may not need every file.
+			default:
+				problems = append(problems, fmt.Sprintf("%s: %s", path.Join(filepath.ToSlash(dir), it.Cert.Name+".crt"), strings.Join(it.Reasons, "; ")))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("certificate bundle %s does not match the spec, so it is not copied (run etcdgen certs --check --out %s for details, etcdgen certs --out %s to fix it):\n  %s",
+			dir, dir, dir, strings.Join(problems, "\n  "))
+	}
+	return nil
 }
 
 type manifestEntry struct {
