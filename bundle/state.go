@@ -36,12 +36,6 @@ func NewState(dir string, files map[string][]byte, modes map[string]fs.FileMode)
 	return &State{Dir: dir, Files: files, Modes: modes}
 }
 
-// has reports whether a bundle file exists.
-func (s *State) has(name string) bool {
-	_, ok := s.Files[name]
-	return ok
-}
-
 // path is a bundle file as the user named the dir, for messages.
 func (s *State) path(name string) string {
 	return path.Join(filepath.ToSlash(s.Dir), name)
