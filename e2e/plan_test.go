@@ -178,7 +178,7 @@ func (l *planLab) host(name string, i int) {
 			Binds:   [][2]string{{filepath.Join(h, "data"), l.dataDir}, {filepath.Join(h, "root", l.tlsDir), l.tlsDir}},
 			EnvFile: filepath.Join(h, "root/etc/etcd/etcd.conf"),
 		},
-		Bins:    map[string]string{"3.6.16": etcdBin},
+		Bins:    planBins(),
 		Version: filepath.Join(h, "version"),
 		Log:     filepath.Join(h, "etcd.log"),
 		PidFile: filepath.Join(h, "pid"),
@@ -188,12 +188,26 @@ func (l *planLab) host(name string, i int) {
 	must(l.t, os.WriteFile(filepath.Join(h, "spawn.json"), raw, 0o644))
 }
 
+// planBins maps every etcd version the suite builds to its etcd binary,
+// for the spawner (a plan installs a member at the version of its step).
+func planBins() map[string]string {
+	vs, err := testedEtcdVersions()
+	if err != nil {
+		panic(err)
+	}
+	bins := map[string]string{}
+	for _, v := range vs {
+		bins[v] = etcdTool(v, "etcd")
+	}
+	return bins
+}
+
 // spec writes a spec with these members (name -> index of its address)
 // and the bundle's certificates for them; it returns the spec's path.
 func (l *planLab) spec(members []string, idx map[string]int, extra map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", l.dataDir)
-	fmt.Fprintf(&b, "tls: {dir: %q}\nports: {client: %d, peer: %d, metrics: %d}\nmembers: [\n", l.tlsDir, l.port, l.port+1, l.port+2)
+	fmt.Fprintf(&b, "name: %q\nversion: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", etcdVersion, l.dataDir)
+	fmt.Fprintf(&b, "tls: {dir: %q}\nports: {client: %d, peer: %d, metrics: %d, clientHTTP: %d}\nmembers: [\n", l.tlsDir, l.port, l.port+1, l.port+2, l.port+3)
 	for _, n := range members {
 		l.host(n, idx[n])
 		fmt.Fprintf(&b, "\t{name: %q, ip: %q%s},\n", n, l.ips[n], extra[n])

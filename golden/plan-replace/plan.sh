@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/931dd8255829}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/f81d71dcea1f}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -214,6 +214,33 @@ promote() {
 	return 1
 }
 
+# add_learner NAME PEER_URL: member add --learner, retried (bounded) while
+# etcd answers "unhealthy cluster": with strict reconfiguration checks etcd
+# refuses a membership change until the member it asks has been connected
+# to a quorum of peers for 5 s (etcdserver's HealthInterval), so a cluster
+# that has only just started, or just changed, refuses it for a moment.
+# Each retry first looks whether an earlier answer was lost after the add.
+add_learner() {
+	local i out
+	say "  member add $1 --learner"
+	for ((i = 0; i < 30; i++)); do
+		if [[ -n $(member_line "$2") ]]; then
+			return 0
+		fi
+		if out=$(ctl --endpoints="$ENDPOINTS" member add "$1" --peer-urls="$2" --learner 2>&1 >/dev/null); then
+			return 0
+		fi
+		if [[ $out != *"unhealthy cluster"* ]]; then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		sleep 2
+	done
+	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to add $1 for 60s: the cluster is not healthy" >&2
+	return 1
+}
+
 # join STEP NAME PEER_URL CLIENT_URL VERSION: add NAME as a learner (unless
 # it is a member already), install its tree, start it, promote it.
 join() {
@@ -228,8 +255,7 @@ join() {
 		# Stale data of an earlier life would make it fail to join.
 		etcdgen_stop "$name"
 		etcdgen_wipe "$name"
-		say "  member add $name --learner"
-		ctl --endpoints="$ENDPOINTS" member add "$name" --peer-urls="$peer" --learner >/dev/null
+		add_learner "$name" "$peer"
 		line=$(member_line "$peer")
 		read -r id mname mpeer learner <<<"$line" || true
 	fi
