@@ -45,6 +45,12 @@ var stringFields = []string{
 	"kubernetes.resources.requests.cpu", "kubernetes.resources.limits.example.com/gpu",
 	"kubernetes.resources.requests[key]",
 	"kubernetes.issuerRef.name", "kubernetes.issuerRef.group",
+	// Fields added after the test was written (#13, #15): each reaches the
+	// env file (extraFlags) or the k8s objects and the Helm chart's values.
+	"extraFlags.max-request-bytes",
+	"kubernetes.nodeSelector.disk", "kubernetes.podAnnotations.note", "kubernetes.podLabels.team",
+	"kubernetes.priorityClassName", "kubernetes.serviceAccountName", "kubernetes.imagePullSecrets.0",
+	"kubernetes.volumePermissions.image",
 }
 
 // hostile values: each would change meaning in some output language.
@@ -189,8 +195,16 @@ func base(name string) map[string]any {
 				"requests": map[string]any{"cpu": "100m"},
 				"limits":   map[string]any{"example.com/gpu": "1"},
 			},
-			"issuerRef": map[string]any{"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+			"issuerRef":          map[string]any{"name": "corp-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"},
+			"nodeSelector":       map[string]any{"disk": "ssd"},
+			"podAnnotations":     map[string]any{"note": "n"},
+			"podLabels":          map[string]any{"team": "db"},
+			"priorityClassName":  "etcd-critical",
+			"serviceAccountName": "etcd",
+			"imagePullSecrets":   []any{"regcred"},
+			"volumePermissions":  map[string]any{"image": "busybox:1.37"},
 		},
+		"extraFlags": map[string]any{"max-request-bytes": "10485760"},
 	}
 }
 
@@ -263,13 +277,25 @@ func consumersRead(t *testing.T, helm, root string) map[string]bool {
 	if chart := filepath.Join(root, "helm"); exists(chart) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, helm, "template", "etcd", chart).Output()
+		want, err := os.ReadFile(filepath.Join(root, "k8s", "etcd.yaml"))
+		must(t, err)
+		exp := objects(t, want)
+		// The chart installs into the release namespace, which must be the
+		// spec's (its URLs and certificates name it).
+		ns := "default"
+		for _, o := range exp {
+			if m, ok := o.(map[string]any)["metadata"].(map[string]any); ok {
+				if n, ok := m["namespace"].(string); ok {
+					ns = n
+					break
+				}
+			}
+		}
+		out, err := exec.CommandContext(ctx, helm, "template", "etcd", chart, "-n", ns).Output()
 		if err != nil {
-			t.Errorf("helm template %s: %v", chart, err)
+			t.Errorf("helm template %s -n %s: %v", chart, ns, err)
 		} else {
-			want, err := os.ReadFile(filepath.Join(root, "k8s", "etcd.yaml"))
-			must(t, err)
-			got, exp := objects(t, out), objects(t, want)
+			got := objects(t, out)
 			if !reflect.DeepEqual(got, exp) {
 				t.Errorf("%s: helm template objects differ from the k8s target's", chart)
 			}

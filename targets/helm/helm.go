@@ -169,7 +169,9 @@ func dig(m map[string]any, path ...string) (map[string]any, bool) {
 // written from .Values, or left out when the value is empty (as the k8s
 // target leaves out empty fields); image and resources are always written.
 func actions(doc []byte) []byte {
-	doc = bytes.ReplaceAll(doc, []byte(namespaceMark), []byte(`{{ include "`+namespaceTpl+`" . }}`))
+	// Quoted: a namespace such as "null", "yes" or "1e3" is a valid DNS
+	// label, and YAML would read it unquoted as null, a bool or a number.
+	doc = bytes.ReplaceAll(doc, []byte(namespaceMark), []byte(`{{ include "`+namespaceTpl+`" . | quote }}`))
 	return placeholderLine.ReplaceAllFunc(doc, func(line []byte) []byte {
 		sub := placeholderLine.FindSubmatch(line)
 		indent, field, name := string(sub[1]), string(sub[3]), string(sub[4])
