@@ -41,7 +41,7 @@ func ReadRegular(name string, limit int64) ([]byte, fs.FileMode, error) {
 		return nil, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("%s is %s, not a regular file; etcdgen reads only regular files: %w", name, kindOf(fi.Mode()), ErrNotRegular)
+		return nil, 0, fmt.Errorf("%s is %s, not a regular file; etcdgen reads only regular files: %w", name, KindOf(fi.Mode()), ErrNotRegular)
 	}
 	if fi.Size() > limit {
 		return nil, 0, fmt.Errorf("%s is %d bytes, more than the %d etcdgen reads", name, fi.Size(), limit)
@@ -56,7 +56,8 @@ func ReadRegular(name string, limit int64) ([]byte, fs.FileMode, error) {
 	return data, fi.Mode(), nil
 }
 
-func kindOf(m fs.FileMode) string {
+// KindOf names what a file that is not a regular file is, for messages.
+func KindOf(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeNamedPipe != 0:
 		return "a FIFO"

@@ -434,7 +434,7 @@ func (t *Tree) safePathCached(rel string, dirs map[string]error) (dst string, ex
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return "", false, fmt.Errorf("%s is a symlink; etcdgen does not write through symlinks inside --out", dst)
 	case !fi.Mode().IsRegular():
-		return "", false, fmt.Errorf("%s exists and is %s, not a regular file", dst, kindOf(fi.Mode()))
+		return "", false, fmt.Errorf("%s exists and is %s, not a regular file", dst, KindOf(fi.Mode()))
 	}
 	return dst, true, nil
 }

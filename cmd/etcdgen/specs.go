@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/schema"
 	"github.com/etcdgen/etcdgen/targets/all"
@@ -54,7 +55,7 @@ func (a *SpecArgs) names(e *env) ([]string, error) {
 			// /dev/zero, say), a FIFO or a socket is refused, not followed
 			// or read.
 			if !de.Type().IsRegular() {
-				return nil, fmt.Errorf("%s: not a regular file (%s); etcdgen reads only regular spec files in a directory", filepath.Join(n, de.Name()), specKind(de.Type()))
+				return nil, fmt.Errorf("%s: not a regular file (%s); etcdgen reads only regular spec files in a directory", filepath.Join(n, de.Name()), output.KindOf(de.Type()))
 			}
 			found = append(found, filepath.Join(n, de.Name()))
 		}
@@ -175,23 +176,9 @@ func readSpec(name string) ([]byte, error) {
 		return nil, fmt.Errorf("is a directory; want a spec file")
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("is %s, not a regular file; want a spec file", specKind(fi.Mode()))
+		return nil, fmt.Errorf("is %s, not a regular file; want a spec file", output.KindOf(fi.Mode()))
 	}
 	return io.ReadAll(io.LimitReader(f, schema.MaxSpecBytes+1))
-}
-
-func specKind(m os.FileMode) string {
-	switch {
-	case m&os.ModeSymlink != 0:
-		return "a symlink"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }
 
 func describeIOError(err error) string {
