@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The snapshot and defrag jobs on a real cluster (issue 16): each script is
@@ -207,9 +211,7 @@ func TestDefragJob(t *testing.T) {
 	c.waitHealthy(startTimeout, c.members...)
 	alpha, bravo := c.members[0], c.members[1]
 	value := strings.Repeat("x", 20000)
-	for i := range 200 {
-		c.mustCtl(c.endpoints(bravo), "put", fmt.Sprintf("/fill/%03d", i), value)
-	}
+	must(t, c.putMany(bravo, 200, func(i int) string { return fmt.Sprintf("/fill/%03d", i) }, value))
 	c.mustCtl(c.endpoints(bravo), "del", "--prefix", "/fill/")
 	var rev struct {
 		Header struct {
@@ -259,15 +261,10 @@ func TestDefragJob(t *testing.T) {
 
 	// NOSPACE: rewrite one key until the 16 MiB quota is full.
 	big := strings.Repeat("y", 100000)
-	full := false
-	for range 400 {
-		if _, err := c.ctl(c.endpoints(bravo), "put", "/hot", big); err != nil {
-			if !strings.Contains(err.Error(), "database space exceeded") {
-				t.Fatal(err)
-			}
-			full = true
-			break
-		}
+	err := c.putMany(bravo, 400, func(int) string { return "/hot" }, big)
+	full := err != nil && strings.Contains(err.Error(), "database space exceeded")
+	if err != nil && !full {
+		t.Fatal(err)
 	}
 	if !full || !strings.Contains(c.mustCtl(c.endpoints(bravo), "alarm", "list"), "NOSPACE") {
 		t.Fatal("no NOSPACE alarm after writing 40 MB into a 16 MiB quota")
@@ -284,4 +281,31 @@ func TestDefragJob(t *testing.T) {
 		t.Fatalf("alarms after defrag on every member: %s", a)
 	}
 	c.mustCtl(c.endpoints(bravo), "put", "/after-nospace", "ok")
+}
+
+// putMany writes each value under key(i) through one gRPC client, not one
+// etcdctl process per put: filling a database takes hundreds of writes,
+// and a process each cost most of this file's CPU time.
+func (c *cluster) putMany(m *member, n int, key func(int) string, value string) error {
+	c.t.Helper()
+	cfg := clientv3.Config{Endpoints: c.endpoints(m), DialTimeout: 5 * time.Second}
+	if c.tls {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(read(c.t, filepath.Join(c.pki, "ca.crt")))
+		pair, err := tls.LoadX509KeyPair(filepath.Join(c.pki, "clients/admin.crt"), filepath.Join(c.pki, "clients/admin.key"))
+		must(c.t, err)
+		cfg.TLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	cli, err := clientv3.New(cfg)
+	must(c.t, err)
+	defer cli.Close()
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, key(i), value)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("put %s: %w", key(i), err)
+		}
+	}
+	return nil
 }
