@@ -362,6 +362,10 @@ run() { # STEP SUMMARY FUNCTION ARGS...
 	if $DRY_RUN; then
 		return 0
 	fi
+	if ! command -v kubectl >/dev/null; then
+		say "plan.sh: kubectl is not on PATH" >&2
+		return 1
+	fi
 	"$@"
 }
 
