@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/k8s"
@@ -85,6 +86,23 @@ func kubeDiff(old, new *render.Model) (*Plan, error) {
 		refuse("tls.enabled: switching TLS %s in place changes every peer and client URL at once (etcd's peer URLs cannot change scheme member by member without losing quorum); build a new cluster and restore a snapshot into it", onOff(new.TLS.Enabled))
 	} else if new.TLS.Enabled && ok.CertManager != nk.CertManager {
 		refuse("kubernetes.certManager: switching who issues the pods' certificates (%t to %t) replaces the TLS Secrets under running members; change it in its own maintenance, not in a plan", ok.CertManager, nk.CertManager)
+	}
+	// The API server refuses any change of a StatefulSet's
+	// volumeClaimTemplates ("updates to statefulset spec for fields other
+	// than 'replicas', 'ordinals', 'template', 'updateStrategy', ... are
+	// forbidden"): every step's apply would fail.
+	var claims []string
+	if ok.StorageSize != nk.StorageSize {
+		claims = append(claims, fmt.Sprintf("storageSize %s to %s", ok.StorageSize, nk.StorageSize))
+	}
+	if ok.StorageClass != nk.StorageClass {
+		claims = append(claims, fmt.Sprintf("storageClass %q to %q", ok.StorageClass, nk.StorageClass))
+	}
+	if (ok.WALMount == "") != (nk.WALMount == "") {
+		claims = append(claims, fmt.Sprintf("a WAL volume of its own %t to %t", ok.WALMount != "", nk.WALMount != ""))
+	}
+	if len(claims) > 0 {
+		refuse("kubernetes: the volume claim templates change (%s); the API server refuses any change of a StatefulSet's volumeClaimTemplates: keep them (resize the claims themselves if their storage class allows it)", strings.Join(claims, ", "))
 	}
 	if ok.PeerPort != nk.PeerPort || ok.ClientPort != nk.ClientPort {
 		refuse("ports: the peer or client port changes (%d/%d to %d/%d); every member's URLs would change at once: keep the ports", ok.PeerPort, ok.ClientPort, nk.PeerPort, nk.ClientPort)
