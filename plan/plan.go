@@ -89,7 +89,7 @@ func quorum(n int) int { return n/2 + 1 }
 // New plans the bootstrap of a new cluster: every member of m.
 func New(m *render.Model) (*Plan, error) {
 	if len(m.Members) == 0 {
-		return nil, &Refused{[]string{"the spec has no members on hosts; plan the Kubernetes StatefulSet with kubectl (not supported yet)"}}
+		return kubeNew(m) // k8s.go
 	}
 	files, err := treeOf(m, nil, "")
 	if err != nil {
@@ -115,6 +115,9 @@ func number(p *Plan) {
 
 // Diff plans the change from old to new, both resolved from specs.
 func Diff(old, new *render.Model) (*Plan, error) {
+	if len(old.Members) == 0 || len(new.Members) == 0 {
+		return kubeDiff(old, new) // k8s.go
+	}
 	var why []string
 	refuse := func(format string, args ...any) { why = append(why, fmt.Sprintf(format, args...)) }
 

@@ -15,6 +15,9 @@ import (
 // under steps/NN-<what>/<member>/, and with a bundle the admin client's
 // certificate under admin/ (what plan.sh gives etcdctl by default).
 func Files(p *Plan) ([]render.File, error) {
+	if isKube(p) {
+		return kubeFiles(p) // k8s_script.go
+	}
 	files := []render.File{
 		{Path: "plan.sh", Mode: 0o755, Data: Script(p)},
 		{Path: "PLAN.md", Mode: 0o644, Data: Markdown(p)},
@@ -164,6 +167,9 @@ func Script(p *Plan) []byte {
 
 // Summary is a step in one line.
 func Summary(s *Step) string {
+	if sum, ok := kubeSummary(s); ok {
+		return sum
+	}
 	switch s.Kind {
 	case Bootstrap:
 		return fmt.Sprintf("bootstrap %s: install, start, wait healthy", strings.Join(s.Voters, ", "))

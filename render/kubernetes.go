@@ -61,6 +61,12 @@ type Kubernetes struct {
 	// VolumePermissionsImage, when set, runs an init container of this
 	// image as root to chown the data and WAL volumes to the pods' user.
 	VolumePermissionsImage string
+
+	// Partition is the StatefulSet's rollingUpdate.partition: pods with a
+	// lower ordinal keep their revision when the template changes. Never
+	// from a spec (0: none); etcdgen plan sets it in a step's manifest so
+	// that the pods running before the step are not restarted.
+	Partition int
 }
 
 // Pod is one StatefulSet pod.
@@ -75,8 +81,14 @@ type Pod struct {
 	DNSNames []string
 }
 
+// DefaultKubernetes is the kubernetes block of a spec that has none: the
+// schema's defaults (cluster.cue #Kubernetes).
+func DefaultKubernetes() schema.Kubernetes {
+	return schema.Kubernetes{Namespace: "default", ClusterDomain: "cluster.local", StorageSize: "1Gi", AntiAffinity: "required", CertManager: true}
+}
+
 func resolveKubernetes(c *schema.Cluster, scheme string) Kubernetes {
-	spec := schema.Kubernetes{Namespace: "default", ClusterDomain: "cluster.local", StorageSize: "1Gi", AntiAffinity: "required", CertManager: true}
+	spec := DefaultKubernetes()
 	if c.Kubernetes != nil {
 		spec = *c.Kubernetes
 	}

@@ -192,7 +192,7 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 			// Members must all start to form the first quorum; ordered
 			// start would wait forever on pod 0's readiness.
 			PodManagementPolicy: appsv1.ParallelPodManagement,
-			UpdateStrategy:      appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType},
+			UpdateStrategy:      updateStrategy(k),
 			Selector:            &metav1.LabelSelector{MatchLabels: k.Labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: podLabels(k), Annotations: k.PodAnnotations},
@@ -207,6 +207,21 @@ func statefulSet(m *render.Model, labels map[string]string) (*appsv1.StatefulSet
 			},
 		},
 	}, nil
+}
+
+// updateStrategy rolls pods one at a time on a template change. A plan's
+// step manifest sets a partition (render.Kubernetes.Partition): only the
+// pods it creates get the step's template (its --initial-cluster and
+// --initial-cluster-state existing); the running members keep theirs,
+// since a change of either flag would otherwise restart each of them
+// (kubernetes.io/docs/concepts/workloads/controllers/statefulset,
+// "Partitioned rolling updates").
+func updateStrategy(k *render.Kubernetes) appsv1.StatefulSetUpdateStrategy {
+	s := appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType}
+	if k.Partition > 0 {
+		s.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr(int32(k.Partition))}
+	}
+	return s
 }
 
 // podLabels are the selector's labels and the spec's pod labels (the
