@@ -135,3 +135,48 @@ func TestAuthBootstrap(t *testing.T) {
 		}
 	}
 }
+
+// A plan with auth.enabled bootstraps the cluster, then its enable-auth step
+// runs the shared etcd-auth script through plan.sh (plan.sh's etcdctl from
+// PATH, its admin client from the bundle); a rerun of the plan does nothing.
+func TestPlanEnableAuth(t *testing.T) {
+	l := newPlanLab(t, 22500)
+	idx := map[string]int{"m1": 0, "m2": 1, "m3": 2}
+	spec := l.spec([]string{"m1", "m2", "m3"}, idx, nil)
+	f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)
+	must(t, err)
+	_, err = f.WriteString("auth: enabled: true\n")
+	must(t, err)
+	must(t, f.Close())
+	l.etcdgen("certs", "--out", l.pki, spec) // adds the auth token pair
+	p := l.plan("plan-auth", "-f", spec)
+	out := l.run(p)
+	if !strings.Contains(out, "==> 02-enable-auth") || !strings.Contains(out, "etcd-auth: enabled auth") {
+		t.Fatalf("plan.sh output: want the enable-auth step to enable auth:\n%s", out)
+	}
+	eps := l.urls("m1", "m2", "m3")
+	st, err := l.ctl(eps, "auth", "status")
+	must(t, err)
+	if !strings.Contains(st, "Authentication Status: true") {
+		t.Fatalf("auth status after the plan:\n%s", st)
+	}
+	if out := l.run(p); !strings.Contains(out, "nothing changed") || strings.Contains(out, "etcd-auth: created") {
+		t.Errorf("second plan.sh run: want etcd-auth to change nothing:\n%s", out)
+	}
+	hc := []string{"--endpoints=" + strings.Join(eps, ","), "--dial-timeout=2s", "--command-timeout=5s",
+		"--cacert=" + filepath.Join(l.pki, "ca.crt"),
+		"--cert=" + filepath.Join(l.pki, "clients/healthcheck-client.crt"), "--key=" + filepath.Join(l.pki, "clients/healthcheck-client.key")}
+	if _, err := runCtl(append(hc, "endpoint", "health")...); err != nil {
+		t.Errorf("healthcheck client: endpoint health: %v", err)
+	}
+	if _, err := runCtl(append(hc, "put", "health", "x")...); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("healthcheck client: put: %v, want permission denied", err)
+	}
+	for _, n := range []string{"m1", "m2", "m3"} {
+		log, err := os.ReadFile(filepath.Join(l.hosts, n, "etcd.log"))
+		must(t, err)
+		if strings.Contains(string(log), "simple token is not cryptographically signed") {
+			t.Errorf("%s logged the simple-token warning", n)
+		}
+	}
+}
