@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The auth bootstrap (issue 16) on a real TLS cluster: the generated
@@ -18,8 +19,8 @@ func TestAuthBootstrap(t *testing.T) {
 	dir := t.TempDir()
 	backups := filepath.Join(dir, "backups")
 	c := newClusterIn(t, dir, spec{Members: []string{"alpha", "bravo", "charlie"}, Port: 22400, TLS: true, Extra: fmt.Sprintf(
-		"host: binary: %q\nauth: enabled: true\nbackup: {enabled: true, dir: %q}\nmonitoring: textfileDir: %q\n",
-		etcdBin, backups, filepath.Join(dir, "none"))})
+		"host: binary: %q\nauth: enabled: true\ntuning: autoCompaction: {mode: \"periodic\", retention: \"5m\"}\nbackup: {enabled: true, dir: %q}\nmonitoring: textfileDir: %q\n%s",
+		etcdBin, backups, filepath.Join(dir, "none"), apiserverSpec(dir))})
 	c.startAll()
 	c.waitHealthy(startTimeout, c.members...)
 	c.mustCtl(c.endpoints(), "put", "/registry/seed", "before-auth")
@@ -88,7 +89,6 @@ func TestAuthBootstrap(t *testing.T) {
 	if got := ok("apiserver", api, "get", "/registry/", "--prefix", "--keys-only"); !strings.Contains(got, "/registry/seed") || !strings.Contains(got, "/registry/pods/default/p1") {
 		t.Errorf("apiserver: get /registry/ --prefix: %q", got)
 	}
-	ok("apiserver", api, "put", "compact_rev_key", "1")
 	ok("apiserver", api, "del", "/registry/pods/default/p1")
 	refused("apiserver", api, "get", "/elsewhere")
 	refused("apiserver", api, "put", "/elsewhere", "x")
@@ -96,6 +96,40 @@ func TestAuthBootstrap(t *testing.T) {
 	refused("apiserver", api, "get", "", "--prefix")
 	refused("apiserver", as(filepath.Join(c.pki, "clients/apiserver-etcd-client"), c.members[0]), "snapshot", "save", filepath.Join(dir, "api.db"))
 	refused("apiserver", api, "user", "list")
+
+	// kube-apiserver's compactor cannot run as its user: under auth etcd's
+	// Compact RPC needs the root role. The apiserver target turns it off
+	// (--etcd-compaction-interval=0) and etcd compacts itself; the watch
+	// cache still reads compact_rev_key.
+	ok("apiserver", api, "get", "compact_rev_key")
+	refused("apiserver", api, "put", "compact_rev_key", "1")
+	st := ok("admin", as(filepath.Join(c.pki, "clients/admin"), c.members[0]), "endpoint", "status", "-w", "fields")
+	if m := regexp.MustCompile(`"Revision" : ([0-9]+)`).FindStringSubmatch(st); m == nil {
+		t.Errorf("no revision in endpoint status:\n%s", st)
+	} else {
+		refused("apiserver", api, "compaction", m[1])
+	}
+
+	// kube-apiserver's own etcd health and readiness checks (k8s.io/apiserver
+	// storagebackend/factory), configured by parsing the apiserver target's
+	// flags with its flag set, pass with auth on: the check reads
+	// <prefix>/health as the apiserver's user. Control: the same checks as
+	// the healthcheck user (no read under /registry/) fail.
+	eo := apiserverOptions(t, c)
+	if eo.StorageConfig.CompactionInterval != 0 {
+		t.Errorf("kube-apiserver's compaction interval is %v with auth on; want 0 (--etcd-compaction-interval=0)", eo.StorageConfig.CompactionInterval)
+	}
+	apiserverHealthy(t, eo.StorageConfig)
+	t.Logf("kube-apiserver etcd health and readiness checks pass with auth enabled")
+	narrow := eo.StorageConfig
+	narrow.Transport.CertFile = filepath.Join(c.pki, "clients/healthcheck-client.crt")
+	narrow.Transport.KeyFile = filepath.Join(c.pki, "clients/healthcheck-client.key")
+	narrow.HealthcheckTimeout, narrow.ReadycheckTimeout = time.Second, time.Second
+	if err := healthCheck(t, narrow, 3*time.Second); err == nil {
+		t.Errorf("kube-apiserver's health check passed as kube-etcd-healthcheck-client; want permission denied on /registry/health")
+	} else {
+		t.Logf("as the healthcheck user: %v", err)
+	}
 
 	// The health check: endpoint health passes, it writes nothing.
 	hc := as(filepath.Join(c.pki, "clients/healthcheck-client"))
@@ -145,7 +179,7 @@ func TestPlanEnableAuth(t *testing.T) {
 	spec := l.spec([]string{"m1", "m2", "m3"}, idx, nil)
 	f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)
 	must(t, err)
-	_, err = f.WriteString("auth: enabled: true\n")
+	_, err = f.WriteString("auth: enabled: true\ntuning: autoCompaction: {mode: \"periodic\", retention: \"5m\"}\n")
 	must(t, err)
 	must(t, f.Close())
 	l.etcdgen("certs", "--out", l.pki, spec) // adds the auth token pair

@@ -31,7 +31,7 @@ func authStep(old, new *render.Model) *Step {
 	}
 	return &Step{Kind: EnableAuth, Voters: names,
 		Why: "auth.enabled: creates the root user and role and one user per client certificate CN with only what it needs " +
-			"(kube-apiserver-etcd-client: read-write on its prefix and compact_rev_key; kube-etcd-healthcheck-client: read on health; " +
+			"(kube-apiserver-etcd-client: read-write on its prefix, read on compact_rev_key; kube-etcd-healthcheck-client: read on health; " +
 			"root: the admin, snapshots and defragmentation), then `auth enable`. From then on a client whose certificate CN has no user is refused. " +
 			"It runs this step's " + AuthScriptFile + ", the script each member host has as /" + systemd.AuthScript + ", and does only what is missing.",
 		Files: []render.File{{Path: AuthScriptFile, Mode: 0o755, Data: systemd.AuthScriptFor(new)}}}

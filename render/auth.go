@@ -75,10 +75,10 @@ func resolveAuth(c *schema.Cluster, h HostTLS) Auth {
 		u := AuthUser{Name: cc.cn, Cert: cc.name}
 		switch cc.name {
 		case ClientAdmin:
-			u.Why = "the admin: etcdctl on the hosts, and the snapshot and defrag jobs. Snapshot, Defragment, Hash, HashKV, MoveLeader, Downgrade and alarm disarm are refused to any user without the root role (etcd's authMaintenanceServer: IsAdminPermitted), so these jobs run as root; a narrower role cannot do them."
+			u.Why = "the admin: etcdctl on the hosts, and the snapshot and defrag jobs. Snapshot, Defragment, Compact, Hash, HashKV, MoveLeader, Downgrade and alarm disarm are refused to any user without the root role (etcd's v3rpc authMaintenanceServer and kvServer.Compact: IsAdminPermitted), so these jobs run as root; a narrower role cannot do them."
 		case ClientAPIServer:
-			u.Why = "kube-apiserver: read-write on its --etcd-prefix (" + prefix + "/, its health check reads " + prefix + "/health) and on compact_rev_key, the key outside the prefix its compactor writes (k8s.io/apiserver storage/etcd3/compact.go); compaction itself needs no permission."
-			u.Perms = []AuthPerm{{Type: "readwrite", Key: prefix + "/", Prefix: true}, {Type: "readwrite", Key: "compact_rev_key"}}
+			u.Why = "kube-apiserver: read-write on its --etcd-prefix (" + prefix + "/; its health check reads " + prefix + "/health), read on compact_rev_key, the key outside the prefix its watch cache follows (k8s.io/apiserver storage/etcd3/compact.go). Not compaction: under auth the Compact RPC needs the root role, so etcd compacts itself (tuning.autoCompaction) and the apiserver target sets --etcd-compaction-interval=0."
+			u.Perms = []AuthPerm{{Type: "readwrite", Key: prefix + "/", Prefix: true}, {Type: "read", Key: "compact_rev_key"}}
 		case ClientHealthcheck:
 			u.Why = "health checks: `etcdctl endpoint health` reads the key \"health\" (a linearized read through raft) and lists alarms, which any authenticated user may do; nothing else."
 			u.Perms = []AuthPerm{{Type: "read", Key: "health"}}

@@ -37,6 +37,12 @@ func checkOps(c *Cluster, bad func(path, format string, args ...any)) {
 		if !c.HasMembers {
 			bad("auth.enabled", "the auth bootstrap is made for host members (the systemd target); this spec has none; want members or auth.enabled: false")
 		}
+		if c.Tuning.AutoCompaction == nil {
+			// etcd's Compact RPC needs the root role once auth is on
+			// (v3rpc kvServer.Compact: IsAdminPermitted), so
+			// kube-apiserver's least-privilege user cannot compact.
+			bad("auth.enabled", "with etcd auth on, only root may compact (etcd's Compact RPC needs the root role), so kube-apiserver's compactor cannot; want tuning.autoCompaction set (e.g. {mode: \"periodic\", retention: \"5m\"}) so etcd compacts itself")
+		}
 		if _, ok := c.ExtraFlags["auth-token"]; ok {
 			bad(`extraFlags."auth-token"`, "--auth-token is set from auth.enabled (a JWT key pair from the bundle); remove it here")
 		}
