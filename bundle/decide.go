@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
@@ -77,7 +78,13 @@ type Plan struct {
 	// committed with the new CA: the old key is the only way to keep
 	// trusting the old certificates while the new ca.crt rolls out.
 	OldCA string
+	// Token is the auth token key pair's action (auth.enabled; Keep
+	// otherwise): Create makes a new pair, Reissue writes the public key
+	// again from the kept private key. TokenReasons say why.
+	Token        Action
+	TokenReasons []string
 
+	tokenKey                 *ecdsa.PrivateKey
 	caValidity, certValidity time.Duration
 	now                      time.Time
 	ca                       *x509.Certificate
@@ -93,6 +100,9 @@ func (p *Plan) Changes() int {
 		}
 	}
 	if p.Gitignore != Keep {
+		n++
+	}
+	if p.Token != Keep {
 		n++
 	}
 	return n
@@ -167,6 +177,9 @@ func Decide(m *render.Model, st *State, opts Options) (*Plan, error) {
 	}
 	if !newCA && p.caKey == nil && len(needSigner) > 0 {
 		p.Blocked = fmt.Sprintf("%s is missing, so %s cannot be issued; restore the CA key, or replace the CA with --rotate-ca --force (every member and client then needs the new ca.crt)", st.path("ca.key"), strings.Join(needSigner, ", "))
+	}
+	if err := p.decideToken(m); err != nil {
+		return nil, err
 	}
 	switch data, ok := st.Files[GitignoreName]; {
 	case !ok:

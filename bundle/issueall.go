@@ -89,6 +89,12 @@ func Issue(p *Plan, opts Options) ([]render.File, error) {
 		}
 	}
 
+	tok, err := p.issueToken(opts.NewKey)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, tok...)
+
 	switch p.Gitignore {
 	case Create:
 		files = append(files, render.File{Path: GitignoreName, Mode: 0o644, Data: []byte(gitignore)})

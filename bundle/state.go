@@ -27,7 +27,7 @@ func Names(m *render.Model) []string {
 	for _, c := range m.Certs {
 		names = append(names, c.Name+".crt", c.Name+".key")
 	}
-	return names
+	return append(names, tokenNames(m)...)
 }
 
 // NewState is the bundle in dir as read (by package output): the files of

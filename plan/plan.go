@@ -103,6 +103,9 @@ func New(m *render.Model) (*Plan, error) {
 	p.Steps = append(p.Steps, Step{Kind: Bootstrap, Version: m.Version.String(), Voters: names,
 		Why:   fmt.Sprintf("A new cluster: install every member's tree (initial cluster state %q, %d members), start them all, wait until each is healthy. Skipped when every member already answers as healthy.", m.Members[0].InitialState, len(m.Members)),
 		Files: files})
+	if a := authStep(nil, m); a != nil {
+		p.Steps = append(p.Steps, *a)
+	}
 	number(p)
 	return p, nil
 }
@@ -347,6 +350,9 @@ func Diff(old, new *render.Model) (*Plan, error) {
 					Files: files})
 			}
 		}
+	}
+	if a := authStep(old, new); a != nil && len(why) == 0 {
+		p.Steps = append(p.Steps, *a)
 	}
 	if len(why) > 0 {
 		return nil, &Refused{why}

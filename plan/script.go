@@ -128,6 +128,9 @@ func Script(p *Plan) []byte {
 		w("TLS_FLAGS=()")
 	}
 	b.WriteString(library)
+	if m.Ops.Auth.Enabled {
+		b.WriteString(authLibrary)
+	}
 
 	w("")
 	w("# The steps. Each checks the live cluster first and skips what is done.")
@@ -153,6 +156,8 @@ func Script(p *Plan) []byte {
 				strconv.Itoa(s.Need), strings.Join(s.Others, ","), strings.Join(s.Keep, ","))
 		case Snapshot:
 			call = "step_snapshot " + words(s.Dir())
+		case EnableAuth:
+			call = authCall(s, m)
 		case Upgrade:
 			call = "step_upgrade " + words(s.Dir(), s.Member, s.ClientURL, s.Version,
 				strconv.Itoa(s.Need), strings.Join(s.Others, ","), strings.Join(s.Keep, ","))
@@ -184,6 +189,8 @@ func Summary(s *Step) string {
 		return fmt.Sprintf("remove %s (%s): leadership away if it leads, member remove by ID, stop, wipe", s.Member, s.PeerURL)
 	case Snapshot:
 		return fmt.Sprintf("snapshot from the leader (etcd %s), verified with etcdutl", s.Version)
+	case EnableAuth:
+		return "create the auth users and roles, enable auth"
 	case Upgrade:
 		return fmt.Sprintf("upgrade %s to etcd %s: leadership away if it leads, stop, install, start", s.Member, s.Version)
 	}
@@ -220,7 +227,7 @@ func Markdown(p *Plan) []byte {
 		w("### %s: %s", s.Dir(), Summary(s))
 		w("")
 		w("%s", s.Why)
-		if len(s.Files) > 0 {
+		if len(s.Files) > 0 && s.Kind != EnableAuth {
 			w("")
 			w("Installs `steps/%s/<member>/` on the member's host.", s.Dir())
 		}

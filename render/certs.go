@@ -50,6 +50,13 @@ const (
 	ClientAdmin       = "clients/admin"
 )
 
+// Client certs and their CNs (the etcd user each acts as under auth).
+var clientCerts = []struct{ name, cn string }{
+	{ClientAPIServer, "kube-apiserver-etcd-client"},
+	{ClientHealthcheck, "kube-etcd-healthcheck-client"},
+	{ClientAdmin, "root"},
+}
+
 var (
 	loopback4 = netip.MustParseAddr("127.0.0.1")
 	loopback6 = netip.MustParseAddr("::1")
@@ -94,11 +101,7 @@ func planCerts(m *Model) []Cert {
 	}
 	// Client certs carry no O=system:masters (kubeadm dropped it); CNs are
 	// kubeadm's so etcd RBAC users match a kubeadm cluster's.
-	for _, c := range []struct{ name, cn string }{
-		{ClientAPIServer, "kube-apiserver-etcd-client"},
-		{ClientHealthcheck, "kube-etcd-healthcheck-client"},
-		{ClientAdmin, "root"},
-	} {
+	for _, c := range clientCerts {
 		certs = append(certs, Cert{Name: c.name, Kind: KindClient, CommonName: c.cn, DNSNames: []string{c.cn}})
 	}
 	return certs

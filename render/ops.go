@@ -23,6 +23,9 @@ type Ops struct {
 	// host then needs the user and its directories created
 	// (sysusers.d/tmpfiles.d).
 	ServiceUser bool
+	// Auth is the auth bootstrap's users and the members' --auth-token
+	// (render/auth.go).
+	Auth Auth
 }
 
 func resolveOps(c *schema.Cluster, m *Model) Ops {
@@ -31,6 +34,7 @@ func resolveOps(c *schema.Cluster, m *Model) Ops {
 		Etcdctl:     path.Join(dir, "etcdctl"),
 		Etcdutl:     path.Join(dir, "etcdutl"),
 		ServiceUser: c.Host.User != "root",
+		Auth:        resolveAuth(c, m.HostTLS),
 	}
 	n := len(m.Members)
 	for i := range m.Members {

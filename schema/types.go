@@ -173,7 +173,8 @@ type Defrag struct {
 }
 
 type Auth struct {
-	Enabled bool `json:"enabled"`
+	Enabled  bool   `json:"enabled"`
+	TokenTTL string `json:"tokenTTL"`
 }
 
 type Monitoring struct {

@@ -26,7 +26,8 @@ type CertsCmd struct {
 func (c *CertsCmd) Help() string {
 	return `Makes the CA, per member a server and a peer certificate, and the client
 certificates (clients/apiserver-etcd-client, clients/healthcheck-client,
-clients/admin with CN root) in DIR. Run it again at any time: the CA is kept,
+clients/admin with CN root) in DIR; with auth.enabled also auth/token.key and
+auth/token.pub, the ECDSA P-256 pair etcd signs its auth tokens with. Run it again at any time: the CA is kept,
 and a leaf is re-issued only when it is missing, its key is missing or does not
 match, it is not signed by the CA, its SANs, subject, usages or key type differ
 from the spec, or it expires within the renewal window. A Kubernetes-only spec
@@ -118,6 +119,17 @@ func (c *CertsCmd) Run(e *env) error {
 			reissued++
 		}
 	}
+	if m.Ops.Auth.Enabled {
+		fmt.Fprintf(e.stdout, "%s %s%s\n", plan.Token.Past(), c.tokenPair(plan.Token), tokenBecause(plan))
+		switch plan.Token {
+		case certs.Keep:
+			kept++
+		case certs.Create:
+			made++
+		default:
+			reissued++
+		}
+	}
 	for _, k := range plan.Chmod {
 		fmt.Fprintf(e.stdout, "tightened %s to mode 0600\n", c.path(k))
 	}
@@ -143,6 +155,10 @@ func (c *CertsCmd) check(e *env, plan *certs.Plan) error {
 		}
 		n++
 		fmt.Fprintf(e.stdout, "would %s %s%s\n", it.Action.Future(), c.pair(it.Cert), because(it))
+	}
+	if plan.Token != certs.Keep {
+		n++
+		fmt.Fprintf(e.stdout, "would %s %s%s\n", plan.Token.Future(), c.tokenPair(plan.Token), tokenBecause(plan))
 	}
 	for _, k := range plan.Chmod {
 		n++
@@ -183,6 +199,22 @@ func (c *CertsCmd) pair(cert render.Cert) string {
 		s += " (CN " + cert.CommonName + ")"
 	}
 	return s
+}
+
+// tokenPair names the auth token key pair, or only its public key when
+// that alone is written again.
+func (c *CertsCmd) tokenPair(a certs.Action) string {
+	if a == certs.Reissue {
+		return c.path(certs.TokenPubName) + " (auth token public key)"
+	}
+	return c.path(certs.TokenKeyName) + ", " + c.path(certs.TokenPubName) + " (auth token signing key, " + render.AuthSignMethod + ")"
+}
+
+func tokenBecause(p *certs.Plan) string {
+	if len(p.TokenReasons) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(p.TokenReasons, "; ")
 }
 
 func because(it certs.Item) string {

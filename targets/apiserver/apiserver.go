@@ -121,6 +121,14 @@ func Flags(m *render.Model) ([]Flag, error) {
 	if p := m.Spec.APIServer.Prefix; p != "" {
 		flags = append(flags, Flag{"etcd-prefix", p})
 	}
+	if m.Ops.Auth.Enabled {
+		// Under etcd auth the Compact RPC needs the root role
+		// (v3rpc kvServer.Compact: IsAdminPermitted, in 3.5.35, 3.6.16
+		// and 3.7.3), which kube-apiserver's user does not have: its
+		// compactor would fail every 5 minutes. etcd compacts itself
+		// instead (the schema requires tuning.autoCompaction with auth).
+		flags = append(flags, Flag{"etcd-compaction-interval", "0"})
+	}
 	for _, f := range flags {
 		// The schema admits none of these; refuse rather than write a
 		// file that splits or expands differently than it reads.

@@ -44,6 +44,9 @@ func opsFiles(m *render.Model, i int) []render.File {
 		add(DefragUnit, 0o644, jobUnit(m, mem, "defrag", "Defragment", "/"+DefragScript, "https://etcd.io/docs/v3.6/op-guide/maintenance/"))
 		add(DefragTimer, 0o644, timer(m, mem, "defrag", m.Ops.DefragCalendar[i]))
 	}
+	if m.Ops.Auth.Enabled {
+		add(AuthScript, 0o755, AuthScriptFor(m))
+	}
 	if spec.Firewall.Enabled {
 		add(NftablesFile(m), 0o644, Nftables(m, mem))
 		for _, f := range FirewalldFiles(m, mem) {

@@ -7,6 +7,7 @@ package systemd
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -66,15 +67,18 @@ func Render(m *render.Model) ([]render.File, error) {
 	return files, nil
 }
 
+// certFile is a bundle file placed into a member's TLS dir.
+type certFile struct {
+	from, to string
+	mode     render.FileMode
+}
+
 // memberCerts places a member's certificates from the bundle at their
 // paths on the host.
 func memberCerts(m *render.Model, mem *render.Member) ([]render.File, error) {
 	dir := mem.Name + "/" + strings.TrimPrefix(m.HostTLS.Dir, "/") + "/"
 	var files []render.File
-	for _, f := range []struct {
-		from, to string
-		mode     render.FileMode
-	}{
+	pairs := []certFile{
 		{"ca.crt", "ca.crt", 0o644},
 		{mem.Name + "/server.crt", "server.crt", 0o644},
 		{mem.Name + "/server.key", "server.key", 0o600},
@@ -82,7 +86,14 @@ func memberCerts(m *render.Model, mem *render.Member) ([]render.File, error) {
 		{mem.Name + "/peer.key", "peer.key", 0o600},
 		{render.ClientAdmin + ".crt", "admin.crt", 0o644},
 		{render.ClientAdmin + ".key", "admin.key", 0o600},
-	} {
+	}
+	if a := m.Ops.Auth; a.Enabled {
+		// Every member signs and checks auth tokens with the one pair.
+		pairs = append(pairs,
+			certFile{render.AuthTokenKey + ".key", path.Base(a.TokenKeyFile), 0o600},
+			certFile{render.AuthTokenKey + ".pub", path.Base(a.TokenPubFile), 0o644})
+	}
+	for _, f := range pairs {
 		data, err := m.Bundle.Get(f.from)
 		if err != nil {
 			return nil, err
@@ -162,6 +173,14 @@ func EnvFileFor(m *render.Model, mem *render.Member) ([]byte, error) {
 		e.set("ETCD_PEER_TRUSTED_CA_FILE", t.CAFile)
 		e.set("ETCD_PEER_CLIENT_CERT_AUTH", strconv.FormatBool(m.TLS.PeerCertAuth))
 		e.set("ETCD_TLS_MIN_VERSION", m.TLS.MinVersion)
+	}
+
+	if a := m.Ops.Auth; a.Enabled {
+		// Signed tokens: the default "simple" token is "not
+		// cryptographically signed" (etcd logs so at start). Only with
+		// auth on: the pair exists in the bundle only then.
+		e.section("Auth (etcd-auth enables it after bootstrap)")
+		e.set("ETCD_AUTH_TOKEN", a.Token)
 	}
 
 	e.section("Tuning")
