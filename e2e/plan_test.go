@@ -145,13 +145,14 @@ type planLab struct {
 	pidsMu                   sync.Mutex
 	specN                    int
 	hooksFile, etcdctlInPath string
+	version                  string // etcd version of the next spec (default: the run's)
 }
 
 func newPlanLab(t *testing.T, port int) *planLab {
 	dir := t.TempDir()
 	l := &planLab{t: t, dir: dir, hosts: filepath.Join(dir, "hosts"), pki: filepath.Join(dir, "pki"),
 		dataDir: filepath.Join(dir, "var/lib/etcd"), tlsDir: filepath.Join(dir, "etc/etcd/pki"),
-		port: port, ips: map[string]string{}, clientURL: map[string]string{}}
+		port: port, ips: map[string]string{}, clientURL: map[string]string{}, version: etcdVersion}
 	for _, d := range []string{l.dataDir, l.tlsDir, l.hosts} {
 		must(t, os.MkdirAll(d, 0o700))
 	}
@@ -206,7 +207,7 @@ func planBins() map[string]string {
 // and the bundle's certificates for them; it returns the spec's path.
 func (l *planLab) spec(members []string, idx map[string]int, extra map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: %q\nversion: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", etcdVersion, l.dataDir)
+	fmt.Fprintf(&b, "name: %q\nversion: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", l.version, l.dataDir)
 	fmt.Fprintf(&b, "tls: {dir: %q}\nports: {client: %d, peer: %d, metrics: %d, clientHTTP: %d}\nmembers: [\n", l.tlsDir, l.port, l.port+1, l.port+2, l.port+3)
 	for _, n := range members {
 		l.host(n, idx[n])
