@@ -91,7 +91,7 @@ func spawnMember(raw string) int {
 	return 1
 }
 
-// planHooks are the four hooks for the test's hosts: $EG14_HOSTS/<member>/
+// planHooks are the five hooks for the test's hosts: $EG14_HOSTS/<member>/
 // holds root/ (the installed tree), data/ (mounted at the spec's dataDir),
 // version, pid and hooks.log lines the test reads.
 const planHooks = `
@@ -130,6 +130,21 @@ etcdgen_wipe() {
 		echo "wipe $1" >>"$EG14_HOSTS/hooks.log"
 		find "$(_h "$1")/data" -mindepth 1 -delete
 	fi
+}
+# The restore hook: etcdutl from PATH, into the host's data dir (mounted
+# at the spec's dataDir when the member runs).
+etcdgen_restore() {
+	local member=$1 snap=$2 a
+	shift 2
+	local -a args=()
+	for a in "$@"; do
+		case $a in
+		--data-dir=*) args+=(--data-dir="$(_h "$member")/data") ;;
+		*) args+=("$a") ;;
+		esac
+	done
+	echo "restore $member $*" >>"$EG14_HOSTS/hooks.log"
+	etcdutl snapshot restore "$snap" "${args[@]}" >>"$(_h "$member")/restore.log" 2>&1
 }
 `
 
@@ -552,6 +567,20 @@ func TestPlanMembership(t *testing.T) {
 	must(t, err)
 	if strings.TrimSpace(got) != "kept" {
 		t.Fatalf("/before = %q after every plan, want kept", got)
+	}
+}
+
+// stopPID SIGTERMs a member the hooks started and waits (bounded) until
+// it is gone.
+func (l *planLab) stopPID(s string) {
+	l.t.Helper()
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 1 {
+		l.t.Fatalf("bad pid %q", s)
+	}
+	must(l.t, syscall.Kill(pid, syscall.SIGTERM))
+	for i := 0; i < 100 && !zombie(pid); i++ {
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

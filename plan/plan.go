@@ -54,6 +54,8 @@ type Step struct {
 	// Files is the host tree the step installs, under <member>/ (the
 	// systemd target's member tree at this step's membership).
 	Files []render.File
+	// Restore is set on the steps of a restore plan (restore.go).
+	Restore *RestoreInfo
 }
 
 // Dir is the step's directory under steps/: NN-<what>.

@@ -50,6 +50,9 @@ func Files(p *Plan) ([]render.File, error) {
 
 // change names the change for people: "3 members (new cluster)", ...
 func change(p *Plan) string {
+	if hasRestore(p) {
+		return fmt.Sprintf("restore of a snapshot into a new cluster of %d members, etcd %s", len(p.New.Members), p.New.Version)
+	}
 	if p.Old == nil {
 		return fmt.Sprintf("bootstrap of a new cluster of %d members, etcd %s", len(p.New.Members), p.New.Version)
 	}
@@ -125,6 +128,9 @@ func Script(p *Plan) []byte {
 		w("TLS_FLAGS=()")
 	}
 	b.WriteString(library)
+	if hasRestore(p) {
+		b.WriteString(restoreScript(m))
+	}
 
 	w("")
 	w("# The steps. Each checks the live cluster first and skips what is done.")
@@ -153,6 +159,8 @@ func Script(p *Plan) []byte {
 		case Upgrade:
 			call = "step_upgrade " + words(s.Dir(), s.Member, s.ClientURL, s.Version,
 				strconv.Itoa(s.Need), strings.Join(s.Others, ","), strings.Join(s.Keep, ","))
+		case VerifySnapshot, RestoreAll:
+			call = restoreCall(s, m)
 		}
 		w("run %s %s \\\n\t%s", Quote(s.Dir()), Quote(Summary(s)), call)
 	}
@@ -180,6 +188,8 @@ func Summary(s *Step) string {
 		return fmt.Sprintf("snapshot from the leader (etcd %s), verified with etcdutl", s.Version)
 	case Upgrade:
 		return fmt.Sprintf("upgrade %s to etcd %s: leadership away if it leads, stop, install, start", s.Member, s.Version)
+	case VerifySnapshot, RestoreAll:
+		return restoreSummary(s)
 	}
 	return string(s.Kind)
 }

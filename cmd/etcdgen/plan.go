@@ -1,7 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/etcdgen/etcdgen/output"
@@ -16,7 +20,8 @@ type PlanCmd struct {
 	From    string `placeholder:"OLD_SPEC" help:"The spec the running cluster was made from. Without it (and without --live) the plan bootstraps a new cluster."`
 	Live    bool   `help:"Start from the running cluster (etcdctl -w json from PATH) instead of an old spec."`
 	Check   bool   `help:"With --live: exit 1 and print each difference between the running cluster and the spec. Writes nothing."`
-	Restore string `placeholder:"SNAPSHOT" help:"Restore this snapshot into the spec's members with a new cluster token."`
+	Restore string `placeholder:"SNAPSHOT" help:"Restore this snapshot into the spec's members with a new cluster token (the spec's token and the snapshot's digest)."`
+	Bump    uint64 `name:"bump-revision" placeholder:"N" help:"With --restore: etcdutl --bump-revision N --mark-compacted, for a cluster that serves Kubernetes (etcd's recovery guide; e.g. 1000000000)."`
 	Certs   string `placeholder:"PKI" help:"Certificate bundle (from etcdgen certs) to place into the step trees; plan.sh then uses its admin client cert."`
 	Out     string `short:"o" placeholder:"DIR" help:"Where to write plan.sh, PLAN.md and steps/."`
 }
@@ -25,8 +30,11 @@ func (c *PlanCmd) Help() string {
 	return `plan.sh is resumable and idempotent: each step checks the live cluster first
 and skips what is done; run it again after a failure. plan.sh --dry-run prints
 the steps. Host actions go through the hooks etcdgen_install, etcdgen_start,
-etcdgen_stop and etcdgen_wipe (ssh, rsync and systemctl by default; the file
-named by ETCDGEN_HOOKS replaces them). A change etcdgen will not plan (a new
+etcdgen_stop and etcdgen_wipe, and for --restore etcdgen_restore (ssh, rsync
+and systemctl by default; the file named by ETCDGEN_HOOKS replaces them).
+--restore SNAPSHOT stops every member, wipes it and restores the snapshot with
+a new token (the spec's token and the snapshot's digest); add
+--bump-revision 1000000000 for a cluster that serves Kubernetes. A change etcdgen will not plan (a new
 cluster name or token, TLS switched in place, a rename and a readdress at once,
 a step without quorum, a skipped minor version or a minor downgrade) exits 1
 with the reason and writes nothing.
@@ -34,6 +42,7 @@ with the reason and writes nothing.
 Examples:
   etcdgen plan --out plan/                          # bootstrap the spec's cluster
   etcdgen plan --from old.cue -f etcdgen.cue --certs pki/ --out plan/
+  etcdgen plan --restore snap.db --bump-revision 1000000000 --certs pki/ --out plan/
   plan/plan.sh --dry-run && plan/plan.sh`
 }
 
@@ -41,8 +50,10 @@ func (c *PlanCmd) Run(e *env) error {
 	switch {
 	case c.Live || c.Check:
 		return usagef("plan --live and --check are not implemented yet; plan from the old spec with --from OLD_SPEC")
-	case c.Restore != "":
-		return usagef("plan --restore is not implemented yet")
+	case c.Restore != "" && c.From != "":
+		return usagef("plan --restore restores into the spec's members: give -f SPEC, not --from")
+	case c.Bump > 0 && c.Restore == "":
+		return usagef("--bump-revision goes with --restore SNAPSHOT")
 	case c.Out == "":
 		return usagef("plan writes a directory: give --out DIR")
 	}
@@ -59,7 +70,14 @@ func (c *PlanCmd) Run(e *env) error {
 		return err
 	}
 	var p *plan.Plan
-	if c.From == "" {
+	if c.Restore != "" {
+		var snap plan.SnapshotFile
+		if snap, err = snapshotFile(c.Restore); err != nil {
+			return err
+		}
+		snap.BumpRevision = c.Bump
+		p, err = plan.Restore(newSpec, snap)
+	} else if c.From == "" {
 		p, err = plan.New(newSpec)
 	} else {
 		var old *render.Model
@@ -93,6 +111,28 @@ func (c *PlanCmd) Run(e *env) error {
 	}
 	fmt.Fprintf(e.stderr, "etcdgen: %d steps in %s; read PLAN.md, then run %s --dry-run and %s\n", len(p.Steps), c.Out, script, script)
 	return nil
+}
+
+// snapshotFile reads the snapshot a restore plan is made for: its
+// absolute path (plan.sh runs from anywhere) and SHA-256.
+func snapshotFile(name string) (plan.SnapshotFile, error) {
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return plan.SnapshotFile{}, err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return plan.SnapshotFile{}, fmt.Errorf("--restore: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return plan.SnapshotFile{}, fmt.Errorf("--restore: %s: not a regular file; want a snapshot from etcdctl snapshot save", name)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return plan.SnapshotFile{}, fmt.Errorf("--restore: %w", err)
+	}
+	return plan.SnapshotFile{Path: abs, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // loadOne loads a single spec ("" is the default spec here or the
