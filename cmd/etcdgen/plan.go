@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/etcdgen/etcdgen/live"
 	"github.com/etcdgen/etcdgen/output"
 	"github.com/etcdgen/etcdgen/plan"
 	"github.com/etcdgen/etcdgen/render"
@@ -48,14 +53,18 @@ Examples:
 
 func (c *PlanCmd) Run(e *env) error {
 	switch {
-	case c.Live || c.Check:
-		return usagef("plan --live and --check are not implemented yet; plan from the old spec with --from OLD_SPEC")
+	case c.Check && !c.Live:
+		return usagef("--check goes with --live")
+	case c.Live && (c.From != "" || c.Restore != ""):
+		return usagef("plan --live starts from the running cluster: not with --from or --restore")
 	case c.Restore != "" && c.From != "":
 		return usagef("plan --restore restores into the spec's members: give -f SPEC, not --from")
 	case c.Bump > 0 && c.Restore == "":
 		return usagef("--bump-revision goes with --restore SNAPSHOT")
-	case c.Out == "":
+	case c.Out == "" && !c.Check:
 		return usagef("plan writes a directory: give --out DIR")
+	case c.Out != "" && c.Check:
+		return usagef("plan --live --check writes nothing: leave out --out")
 	}
 	newSpec, err := loadOne(e, c.File)
 	if err != nil {
@@ -70,7 +79,20 @@ func (c *PlanCmd) Run(e *env) error {
 		return err
 	}
 	var p *plan.Plan
-	if c.Restore != "" {
+	if c.Live {
+		cl, err := c.readLive(newSpec)
+		if err != nil {
+			return err
+		}
+		if c.Check {
+			return c.check(e, cl, newSpec)
+		}
+		old, err := live.OldModel(cl, newSpec)
+		if err != nil {
+			return err
+		}
+		p, err = plan.Diff(old, newSpec)
+	} else if c.Restore != "" {
 		var snap plan.SnapshotFile
 		if snap, err = snapshotFile(c.Restore); err != nil {
 			return err
@@ -110,6 +132,60 @@ func (c *PlanCmd) Run(e *env) error {
 		fmt.Fprintf(e.stdout, "%s: %s\n", p.Steps[i].Dir(), plan.Summary(&p.Steps[i]))
 	}
 	fmt.Fprintf(e.stderr, "etcdgen: %d steps in %s; read PLAN.md, then run %s --dry-run and %s\n", len(p.Steps), c.Out, script, script)
+	return nil
+}
+
+// readLive reads the running cluster with etcdctl from PATH: the spec's
+// client URLs and admin client (the bundle's with --certs, else where a
+// member host has it), ETCDCTL_* from the environment winning.
+func (c *PlanCmd) readLive(m *render.Model) (*live.Cluster, error) {
+	if len(m.Members) == 0 {
+		return nil, usagef("plan --live reads members on hosts; the spec has none")
+	}
+	cl := &live.Client{Endpoints: m.ClientURLs}
+	if m.TLS.Enabled {
+		if c.Certs != "" {
+			cl.CACert = filepath.Join(c.Certs, "ca.crt")
+			cl.Cert = filepath.Join(c.Certs, render.ClientAdmin+".crt")
+			cl.Key = filepath.Join(c.Certs, render.ClientAdmin+".key")
+		} else {
+			cl.CACert, cl.Cert, cl.Key = m.HostTLS.CAFile, m.HostTLS.ClientCertFile, m.HostTLS.ClientKeyFile
+		}
+	}
+	cl.FromEnv(os.Getenv)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	got, err := cl.Read(ctx, m.ClientURLs)
+	if err != nil {
+		return nil, fmt.Errorf("--live: %w", err)
+	}
+	return got, nil
+}
+
+// check prints each difference between the running cluster and the spec:
+// exit 1 when there is one, 0 when they are in sync.
+func (c *PlanCmd) check(e *env, cl *live.Cluster, m *render.Model) error {
+	serials := map[string]string{}
+	if m.Bundle != nil {
+		for _, mem := range m.Members {
+			if b, err := m.Bundle.Get(mem.Name + "/server.crt"); err == nil {
+				if blk, _ := pem.Decode(b); blk != nil {
+					if crt, err := x509.ParseCertificate(blk.Bytes); err == nil {
+						serials[mem.Name] = fmt.Sprintf("%x", crt.SerialNumber)
+					}
+				}
+			}
+		}
+	}
+	diffs := live.Check(cl, m, time.Now(), serials)
+	for _, d := range diffs {
+		fmt.Fprintln(e.stdout, d)
+	}
+	if len(diffs) > 0 {
+		fmt.Fprintf(e.stderr, "etcdgen: cluster %s differs from the spec (%d differences)\n", m.Name, len(diffs))
+		return exitError{exitInput}
+	}
+	fmt.Fprintf(e.stdout, "in sync: cluster %s has the spec's %d members, etcd %s\n", m.Name, len(m.Members), m.Version)
 	return nil
 }
 
