@@ -46,9 +46,10 @@ type Alarm struct {
 
 // Cert is the leaf certificate an endpoint serves.
 type Cert struct {
-	Serial   string // hex
-	NotAfter time.Time
-	Err      string
+	Serial      string // hex
+	IssuerKeyID string // authority key ID, hex
+	NotAfter    time.Time
+	Err         string
 }
 
 // Cluster is what the running cluster says.

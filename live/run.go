@@ -158,5 +158,5 @@ func (c *Client) servedCert(u string) Cert {
 		}
 		return Cert{Err: err.Error()}
 	}
-	return Cert{Serial: fmt.Sprintf("%x", leaf.SerialNumber), NotAfter: leaf.NotAfter}
+	return Cert{Serial: fmt.Sprintf("%x", leaf.SerialNumber), IssuerKeyID: fmt.Sprintf("%x", leaf.AuthorityKeyId), NotAfter: leaf.NotAfter}
 }

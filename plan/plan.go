@@ -56,6 +56,8 @@ type Step struct {
 	Files []render.File
 	// Restore is set on the steps of a restore plan (restore.go).
 	Restore *RestoreInfo
+	// Serial is the server certificate serial (hex) a Certs step installs.
+	Serial string
 }
 
 // Dir is the step's directory under steps/: NN-<what>.

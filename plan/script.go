@@ -131,6 +131,9 @@ func Script(p *Plan) []byte {
 	if hasRestore(p) {
 		b.WriteString(restoreScript(m))
 	}
+	if hasCerts(p) {
+		b.WriteString(certLibrary)
+	}
 
 	w("")
 	w("# The steps. Each checks the live cluster first and skips what is done.")
@@ -161,6 +164,8 @@ func Script(p *Plan) []byte {
 				strconv.Itoa(s.Need), strings.Join(s.Others, ","), strings.Join(s.Keep, ","))
 		case VerifySnapshot, RestoreAll:
 			call = restoreCall(s, m)
+		case Certs:
+			call = "step_certs " + words(s.Dir(), s.Member, s.ClientURL, s.Version, s.Serial)
 		}
 		w("run %s %s \\\n\t%s", Quote(s.Dir()), Quote(Summary(s)), call)
 	}
@@ -190,6 +195,8 @@ func Summary(s *Step) string {
 		return fmt.Sprintf("upgrade %s to etcd %s: leadership away if it leads, stop, install, start", s.Member, s.Version)
 	case VerifySnapshot, RestoreAll:
 		return restoreSummary(s)
+	case Certs:
+		return fmt.Sprintf("install %s's re-issued certificates (serial %s), no restart", s.Member, s.Serial)
 	}
 	return string(s.Kind)
 }

@@ -91,7 +91,12 @@ func (c *PlanCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		p, err = plan.Diff(old, newSpec)
+		if p, err = plan.Diff(old, newSpec); err != nil {
+			return err
+		}
+		if newSpec.Bundle != nil && newSpec.TLS.Enabled {
+			err = plan.CertSteps(p, servedCerts(cl, newSpec))
+		}
 	} else if c.Restore != "" {
 		var snap plan.SnapshotFile
 		if snap, err = snapshotFile(c.Restore); err != nil {
@@ -162,18 +167,52 @@ func (c *PlanCmd) readLive(m *render.Model) (*live.Cluster, error) {
 	return got, nil
 }
 
+// bundleCert is the first certificate of a bundle file.
+func bundleCert(m *render.Model, name string) *x509.Certificate {
+	b, err := m.Bundle.Get(name)
+	if err != nil {
+		return nil
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil
+	}
+	crt, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil
+	}
+	return crt
+}
+
+// servedCerts pairs what each member serves with the bundle's certificate
+// for it: how a --live plan knows certificates were re-issued (the serial
+// differs) and whether the CA changed (the issuer's key ID differs).
+func servedCerts(cl *live.Cluster, m *render.Model) []plan.CertServed {
+	var ca string
+	if crt := bundleCert(m, "ca.crt"); crt != nil {
+		ca = fmt.Sprintf("%x", crt.SubjectKeyId)
+	}
+	var out []plan.CertServed
+	for _, mem := range m.Members {
+		c, ok := cl.Certs[mem.ClientURL]
+		crt := bundleCert(m, mem.Name+"/server.crt")
+		if !ok || c.Err != "" || crt == nil {
+			continue
+		}
+		out = append(out, plan.CertServed{Member: mem.Name, Serial: c.Serial, IssuerKeyID: c.IssuerKeyID,
+			BundleSerial: fmt.Sprintf("%x", crt.SerialNumber), BundleCAKeyID: ca})
+	}
+	return out
+}
+
 // check prints each difference between the running cluster and the spec:
 // exit 1 when there is one, 0 when they are in sync.
 func (c *PlanCmd) check(e *env, cl *live.Cluster, m *render.Model) error {
 	serials := map[string]string{}
 	if m.Bundle != nil {
 		for _, mem := range m.Members {
-			if b, err := m.Bundle.Get(mem.Name + "/server.crt"); err == nil {
-				if blk, _ := pem.Decode(b); blk != nil {
-					if crt, err := x509.ParseCertificate(blk.Bytes); err == nil {
-						serials[mem.Name] = fmt.Sprintf("%x", crt.SerialNumber)
-					}
-				}
+			if crt := bundleCert(m, mem.Name+"/server.crt"); crt != nil {
+				serials[mem.Name] = fmt.Sprintf("%x", crt.SerialNumber)
 			}
 		}
 	}
