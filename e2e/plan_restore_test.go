@@ -31,6 +31,7 @@ func (l *planLab) clusterID(eps []string) uint64 {
 // after the success never wipe again (a key written to the restored
 // cluster survives them).
 func TestPlanRestore(t *testing.T) {
+	defaultPassOnly(t)
 	l := newPlanLab(t, 22440)
 	idx := map[string]int{"m1": 0, "m2": 1, "m3": 2}
 	three := []string{"m1", "m2", "m3"}
