@@ -219,6 +219,10 @@ func Markdown(p *Plan) []byte {
 	w("`ETCDGEN_HOOKS=FILE` replaces them. etcdctl (and etcdutl) come from `PATH`;")
 	w("`ETCDCTL_ENDPOINTS`, `ETCDCTL_CACERT`, `ETCDCTL_CERT` and `ETCDCTL_KEY`")
 	w("override the endpoints and the admin client's files.")
+	if hasRestore(p) {
+		w("A restore uses a fifth hook, `etcdgen_restore MEMBER SNAPSHOT ETCDUTL_ARGS...`")
+		w("(default: rsync the snapshot to the host, `etcdutl snapshot restore` there over ssh).")
+	}
 	w("")
 	if len(p.Steps) == 0 {
 		w("Nothing to do: the spec does not change the cluster.")
