@@ -91,7 +91,7 @@ func spawnMember(raw string) int {
 	return 1
 }
 
-// planHooks are the four hooks for the test's hosts: $EG14_HOSTS/<member>/
+// planHooks are the five hooks for the test's hosts: $EG14_HOSTS/<member>/
 // holds root/ (the installed tree), data/ (mounted at the spec's dataDir),
 // version, pid and hooks.log lines the test reads.
 const planHooks = `
@@ -131,6 +131,21 @@ etcdgen_wipe() {
 		find "$(_h "$1")/data" -mindepth 1 -delete
 	fi
 }
+# The restore hook: etcdutl from PATH, into the host's data dir (mounted
+# at the spec's dataDir when the member runs).
+etcdgen_restore() {
+	local member=$1 snap=$2 a
+	shift 2
+	local -a args=()
+	for a in "$@"; do
+		case $a in
+		--data-dir=*) args+=(--data-dir="$(_h "$member")/data") ;;
+		*) args+=("$a") ;;
+		esac
+	done
+	echo "restore $member $*" >>"$EG14_HOSTS/hooks.log"
+	etcdutl snapshot restore "$snap" "${args[@]}" >>"$(_h "$member")/restore.log" 2>&1
+}
 `
 
 // planLab is the test's world: specs, hosts, and plan.sh runs.
@@ -145,13 +160,14 @@ type planLab struct {
 	pidsMu                   sync.Mutex
 	specN                    int
 	hooksFile, etcdctlInPath string
+	version                  string // etcd version of the next spec (default: the run's)
 }
 
 func newPlanLab(t *testing.T, port int) *planLab {
 	dir := t.TempDir()
 	l := &planLab{t: t, dir: dir, hosts: filepath.Join(dir, "hosts"), pki: filepath.Join(dir, "pki"),
 		dataDir: filepath.Join(dir, "var/lib/etcd"), tlsDir: filepath.Join(dir, "etc/etcd/pki"),
-		port: port, ips: map[string]string{}, clientURL: map[string]string{}}
+		port: port, ips: map[string]string{}, clientURL: map[string]string{}, version: etcdVersion}
 	for _, d := range []string{l.dataDir, l.tlsDir, l.hosts} {
 		must(t, os.MkdirAll(d, 0o700))
 	}
@@ -206,7 +222,7 @@ func planBins() map[string]string {
 // and the bundle's certificates for them; it returns the spec's path.
 func (l *planLab) spec(members []string, idx map[string]int, extra map[string]string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: %q\nversion: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", etcdVersion, l.dataDir)
+	fmt.Fprintf(&b, "name: %q\nversion: %q\nlistenLocalhost: false\ndataDir: %q\n", "e2e-plan", l.version, l.dataDir)
 	fmt.Fprintf(&b, "tls: {dir: %q}\nports: {client: %d, peer: %d, metrics: %d, clientHTTP: %d}\nmembers: [\n", l.tlsDir, l.port, l.port+1, l.port+2, l.port+3)
 	for _, n := range members {
 		l.host(n, idx[n])
@@ -551,6 +567,20 @@ func TestPlanMembership(t *testing.T) {
 	must(t, err)
 	if strings.TrimSpace(got) != "kept" {
 		t.Fatalf("/before = %q after every plan, want kept", got)
+	}
+}
+
+// stopPID SIGTERMs a member the hooks started and waits (bounded) until
+// it is gone.
+func (l *planLab) stopPID(s string) {
+	l.t.Helper()
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid <= 1 {
+		l.t.Fatalf("bad pid %q", s)
+	}
+	must(l.t, syscall.Kill(pid, syscall.SIGTERM))
+	for i := 0; i < 100 && !zombie(pid); i++ {
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -54,6 +54,10 @@ type Step struct {
 	// Files is the host tree the step installs, under <member>/ (the
 	// systemd target's member tree at this step's membership).
 	Files []render.File
+	// Restore is set on the steps of a restore plan (restore.go).
+	Restore *RestoreInfo
+	// Serial is the server certificate serial (hex) a Certs step installs.
+	Serial string
 }
 
 // Dir is the step's directory under steps/: NN-<what>.

@@ -53,6 +53,9 @@ func Files(p *Plan) ([]render.File, error) {
 
 // change names the change for people: "3 members (new cluster)", ...
 func change(p *Plan) string {
+	if hasRestore(p) {
+		return fmt.Sprintf("restore of a snapshot into a new cluster of %d members, etcd %s", len(p.New.Members), p.New.Version)
+	}
 	if p.Old == nil {
 		return fmt.Sprintf("bootstrap of a new cluster of %d members, etcd %s", len(p.New.Members), p.New.Version)
 	}
@@ -131,6 +134,12 @@ func Script(p *Plan) []byte {
 	if m.Ops.Auth.Enabled {
 		b.WriteString(authLibrary)
 	}
+	if hasRestore(p) {
+		b.WriteString(restoreScript(m))
+	}
+	if hasCerts(p) {
+		b.WriteString(certLibrary)
+	}
 
 	w("")
 	w("# The steps. Each checks the live cluster first and skips what is done.")
@@ -161,6 +170,10 @@ func Script(p *Plan) []byte {
 		case Upgrade:
 			call = "step_upgrade " + words(s.Dir(), s.Member, s.ClientURL, s.Version,
 				strconv.Itoa(s.Need), strings.Join(s.Others, ","), strings.Join(s.Keep, ","))
+		case VerifySnapshot, RestoreAll:
+			call = restoreCall(s, m)
+		case Certs:
+			call = "step_certs " + words(s.Dir(), s.Member, s.ClientURL, s.Version, s.Serial)
 		}
 		w("run %s %s \\\n\t%s", Quote(s.Dir()), Quote(Summary(s)), call)
 	}
@@ -193,6 +206,10 @@ func Summary(s *Step) string {
 		return "create the auth users and roles, enable auth"
 	case Upgrade:
 		return fmt.Sprintf("upgrade %s to etcd %s: leadership away if it leads, stop, install, start", s.Member, s.Version)
+	case VerifySnapshot, RestoreAll:
+		return restoreSummary(s)
+	case Certs:
+		return fmt.Sprintf("install %s's re-issued certificates (serial %s), no restart", s.Member, s.Serial)
 	}
 	return string(s.Kind)
 }
@@ -215,6 +232,10 @@ func Markdown(p *Plan) []byte {
 	w("`ETCDGEN_HOOKS=FILE` replaces them. etcdctl (and etcdutl) come from `PATH`;")
 	w("`ETCDCTL_ENDPOINTS`, `ETCDCTL_CACERT`, `ETCDCTL_CERT` and `ETCDCTL_KEY`")
 	w("override the endpoints and the admin client's files.")
+	if hasRestore(p) {
+		w("A restore uses a fifth hook, `etcdgen_restore MEMBER SNAPSHOT ETCDUTL_ARGS...`")
+		w("(default: rsync the snapshot to the host, `etcdutl snapshot restore` there over ssh).")
+	}
 	w("")
 	if len(p.Steps) == 0 {
 		w("Nothing to do: the spec does not change the cluster.")
