@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/93ec52f8a2ad}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/cbd55d862883}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -33,6 +33,7 @@ CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
 WAL_DIR=''
 ETCD_BIN='/usr/local/bin/etcd'
+TIMERS=()
 declare -A HOST=(
 	['etcd1']='10.0.0.11'
 	['etcd2']='10.0.0.12'
@@ -49,27 +50,85 @@ TLS_FLAGS=(--cacert="$CACERT" --cert="$CERT" --key="$KEY")
 
 say() { printf '%s\n' "$*"; }
 
-# Default hooks: ssh, rsync and systemctl on the member's address, as root.
+# Default hooks: ssh, rsync and systemctl on the member's address.
+# ETCDGEN_SSH is the ssh command, split into words (as rsync's -e): add
+# options there (-i KEY, -o UserKnownHostsFile=..., -p PORT). The hooks log
+# in as ETCDGEN_SSH_USER (default root); any other user runs the remote
+# commands, rsync included, through sudo -n. ETCDGEN_ETCD_DIR, if set, is a
+# directory holding etcd-v<VERSION>/etcd (and etcdctl, etcdutl), as etcd's
+# release tarballs unpack: the install hook then ships the step's version to
+# $ETCD_BIN's directory when the host runs another one.
+read -r -a SSH_CMD <<<"${ETCDGEN_SSH:-ssh -o BatchMode=yes -o ConnectTimeout=10}"
+SSH_USER=${ETCDGEN_SSH_USER:-root}
+SUDO=()
+[[ $SSH_USER == root ]] || SUDO=(sudo -n)
+etcdgen_dest() { # MEMBER: user@address, an IPv6 address in brackets (rsync)
+	local a=${HOST[$1]}
+	[[ $a == *:* ]] && a="[$a]"
+	printf '%s@%s\n' "$SSH_USER" "$a"
+}
 etcdgen_ssh() { # MEMBER COMMAND...: each word quoted for the remote shell
 	local member=$1
 	shift
-	ssh -o BatchMode=yes "root@${HOST[$member]}" "$(printf '%q ' "$@")"
+	"${SSH_CMD[@]}" "$SSH_USER@${HOST[$member]}" "$(printf '%q ' ${SUDO[@]+"${SUDO[@]}"} "$@")"
+}
+# etcdgen_rsync MEMBER SRC... DEST_DIR: as root on the host; the files
+# become root's (no -o/-g: the owner here means nothing there), and the
+# times of existing directories (/, /etc, ...) are left alone.
+etcdgen_rsync() {
+	local member=$1 dest
+	shift
+	dest=$(etcdgen_dest "$member")
+	local -a rpath=()
+	((${#SUDO[@]} == 0)) || rpath=(--rsync-path="${SUDO[*]} rsync")
+	rsync -rlpt --omit-dir-times ${rpath[@]+"${rpath[@]}"} -e "${SSH_CMD[*]}" -- "${@:1:$#-1}" "$dest:${!#}"
 }
 etcdgen_install() { # MEMBER TREE_DIR ETCD_VERSION
-	local member=$1 tree=$2 version=$3 have dest=${HOST[$1]}
-	have=$(etcdgen_ssh "$member" "$ETCD_BIN" --version | sed -n 's/^etcd Version: //p') || true
+	local member=$1 tree=$2 version=$3 have src b
+	local -a bins=()
+	have=$(etcdgen_ssh "$member" "$ETCD_BIN" --version 2>/dev/null | sed -n 's/^etcd Version: //p') || true
 	if [[ $have != "$version" ]]; then
-		say "plan.sh: $member has etcd '${have:-none}' at $ETCD_BIN, the step needs $version: install it there first" >&2
-		return 1
+		src=${ETCDGEN_ETCD_DIR:+$ETCDGEN_ETCD_DIR/etcd-v$version}
+		if [[ -z $src || ! -x $src/etcd ]]; then
+			say "plan.sh: $member has etcd '${have:-none}' at $ETCD_BIN, the step needs $version: install it there first, or set ETCDGEN_ETCD_DIR to a directory holding etcd-v$version/etcd" >&2
+			return 1
+		fi
+		for b in etcd etcdctl etcdutl; do
+			[[ -x $src/$b ]] && bins+=("$src/$b")
+		done
+		say "  $member: etcd ${have:-none} -> $version (from $src)"
+		etcdgen_ssh "$member" mkdir -p -- "$(dirname -- "$ETCD_BIN")"
+		# rsync renames each binary into place: a running etcd keeps its file.
+		etcdgen_rsync "$member" "${bins[@]}" "$(dirname -- "$ETCD_BIN")/"
 	fi
-	[[ $dest == *:* ]] && dest="[$dest]"
-	rsync -a -- "$tree/" "root@$dest:/"
-	etcdgen_ssh "$member" systemctl daemon-reload
+	etcdgen_rsync "$member" "$tree/" /
+	# A service user and its directories (host.user other than root): systemd
+	# applies sysusers.d and tmpfiles.d only at boot (systemd-sysusers(8),
+	# systemd-tmpfiles(8)). One ssh for all: each costs a key exchange.
+	local post='systemctl daemon-reload'
+	if [[ -e $tree/etc/tmpfiles.d/etcd.conf ]]; then
+		post="systemd-tmpfiles --create /etc/tmpfiles.d/etcd.conf && $post"
+	fi
+	if [[ -e $tree/etc/sysusers.d/etcd.conf ]]; then
+		post="systemd-sysusers /etc/sysusers.d/etcd.conf && $post"
+	fi
+	etcdgen_ssh "$member" sh -c "$post"
+}
+# etcdgen_systemctl MEMBER 'VERB [OPTION]' UNIT...: systemctl on the units
+# the host has: a fresh host has no etcd.service, and stopping or disabling
+# it there is done already, not an error.
+etcdgen_systemctl() {
+	local member=$1
+	shift
+	etcdgen_ssh "$member" sh -c 'v=$1; shift; for u do shift; [ "$(systemctl show --value -p LoadState "$u")" = not-found ] || set -- "$@" "$u"; done; [ $# -eq 0 ] || systemctl $v "$@"' sh "$@"
 }
 # --no-block: with Type=notify a first member waits for its peers to start.
-etcdgen_start() { etcdgen_ssh "$1" systemctl enable --now --no-block etcd.service; }
-etcdgen_stop() { etcdgen_ssh "$1" systemctl stop etcd.service; }
+# The operations timers (backup, defrag) run where etcd runs.
+etcdgen_start() { etcdgen_ssh "$1" systemctl enable --now --no-block etcd.service ${TIMERS[@]+"${TIMERS[@]}"}; }
+etcdgen_stop() { etcdgen_systemctl "$1" stop etcd.service; }
+# A wiped member must not come back at the next boot with no data.
 etcdgen_wipe() {
+	etcdgen_systemctl "$1" 'disable --now' etcd.service ${TIMERS[@]+"${TIMERS[@]}"}
 	if [[ -n $WAL_DIR ]]; then
 		etcdgen_ssh "$1" rm -rf -- "$DATA_DIR" "$WAL_DIR"
 	else
