@@ -26,9 +26,13 @@ func TestK8sStatefulSet(t *testing.T) {
 	n.mustKubectl("create", "priorityclass", "eg15-high", "--value=1000")
 
 	t.Run("kubectl", func(t *testing.T) {
+		defer n.use(t)()
 		k := n.k8sCluster(t, "etcd", "default", "eg15-local", "local", "")
 		n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 		k.waitReady(3)
+		if args := k.mustKubectl("get", "pod", "etcd-0", "-o", "jsonpath={.spec.containers[0].args}"); !strings.Contains(args, "--max-request-bytes=2097152") {
+			t.Errorf("extraFlags not in the container's args: %s", args)
+		}
 		k.checkHealth(3)
 		k.checkPutGet()
 		k.checkPodReturns("etcd-1")
@@ -37,6 +41,7 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("certManager", func(t *testing.T) {
+		defer n.use(t)()
 		// cert-manager's CRDs and controllers (tools/certmanager): the
 		// chain is the k8s target's own selfSigned Issuer, CA Certificate,
 		// CA Issuer and leaf Certificates.
@@ -80,6 +85,7 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("helm", func(t *testing.T) {
+		defer n.use(t)()
 		k := n.k8sCluster(t, "hetcd", "helm-etcd", "eg15-helm", "local", "")
 		n.mustKubectl("create", "namespace", "helm-etcd")
 		n.mustKubectl("apply", "-f", k.secrets)
@@ -93,6 +99,7 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("hostPath", func(t *testing.T) {
+		defer n.use(t)()
 		// fsGroup does not apply to hostPath volumes: etcd, as 65532,
 		// cannot create its data directory in the root-owned volume...
 		bare := n.k8sCluster(t, "bare", "hostpath", "eg15-hostpath-bare", "hostPath", "replicas: 1\n")
@@ -100,6 +107,8 @@ func TestK8sStatefulSet(t *testing.T) {
 		n.mustKubectl("apply", "-f", bare.secrets, "-f", filepath.Join(bare.dir, "k8s", "etcd.yaml"))
 		n.wait(nodeTimeout, "bare-0 refused its data directory", func() error {
 			out, _ := n.kubectl("-n", "hostpath", "logs", "bare-0")
+			prev, _ := n.kubectl("-n", "hostpath", "logs", "bare-0", "--previous")
+			out += prev
 			if !strings.Contains(out, "permission denied") {
 				return fmt.Errorf("log: %s", lastLines(out, 3))
 			}
@@ -112,9 +121,11 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.waitReady(3)
 		k.checkHealth(3)
 		k.checkPutGet()
+		n.mustKubectl("-n", "hostpath", "delete", "statefulset", "bare", "--wait=false")
 	})
 
 	t.Run("podFields", func(t *testing.T) {
+		defer n.use(t)()
 		k := n.k8sCluster(t, "placed", "placed", "eg15-placed", "", `podLabels: {"team": "storage"}
 podAnnotations: {"prometheus.io/scrape": "true"}
 nodeSelector: {"kubernetes.io/os": "linux"}
@@ -170,7 +181,10 @@ func (n *node) k8sCluster(t *testing.T, name, ns, class, kind, extra string) *k8
 	if !certManager {
 		extra += "certManager: false\n"
 	}
-	spec := fmt.Sprintf("name: %q\nversion: %q\nkubernetes: {\nnamespace: %q\nantiAffinity: \"preferred\"\nimage: %q\nstorageClass: %q\n%s}\n",
+	// extraFlags (issue 18's etcd flags etcdgen does not model) become
+	// container args: etcd refuses an unknown flag, so a running pod
+	// proves the argument.
+	spec := fmt.Sprintf("name: %q\nversion: %q\nextraFlags: {\"max-request-bytes\": \"2097152\"}\nkubernetes: {\nnamespace: %q\nantiAffinity: \"preferred\"\nimage: %q\nstorageClass: %q\n%s}\n",
 		name, etcdVersion, ns, etcdImage(), class, extra)
 	must(t, os.WriteFile(filepath.Join(dir, "etcdgen.cue"), []byte(spec), 0o644))
 	c := &cluster{t: t, dir: dir}

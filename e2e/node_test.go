@@ -157,6 +157,14 @@ func startNode(t *testing.T) *node {
 	return n
 }
 
+// use makes t the test the node reports to (a subtest), until the
+// returned function restores the previous one.
+func (n *node) use(t *testing.T) func() {
+	prev := n.t
+	n.t = t
+	return func() { n.t = prev }
+}
+
 func lockFile(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
@@ -171,8 +179,10 @@ func lockFile(t *testing.T, path string) {
 	t.Cleanup(func() { f.Close() })
 }
 
-// cgroupHierarchies lists the mounted cgroup v1 hierarchies (kubelet's
-// cgroupRoot must exist in each).
+// cgroupHierarchies lists the mounted cgroup hierarchies: the v1 ones
+// (kubelet's cgroupRoot must exist in each) and the v2 one systemd hosts
+// mount at /sys/fs/cgroup/unified next to them (runc makes the pods'
+// cgroups there too).
 func cgroupHierarchies(t *testing.T) []string {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
@@ -181,7 +191,7 @@ func cgroupHierarchies(t *testing.T) []string {
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup" {
+			if x == "-" && i+1 < len(f) && (f[i+1] == "cgroup" || f[i+1] == "cgroup2") {
 				out = append(out, f[4])
 			}
 		}
