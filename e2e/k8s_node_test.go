@@ -30,6 +30,7 @@ func TestK8sStatefulSet(t *testing.T) {
 		k := n.k8sCluster(t, "etcd", "default", "eg15-local", "local", "")
 		n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 		k.waitReady(3)
+		k.peerRejections()
 		if args := k.mustKubectl("get", "pod", "etcd-0", "-o", "jsonpath={.spec.containers[0].args}"); !strings.Contains(args, "--max-request-bytes=2097152") {
 			t.Errorf("extraFlags not in the container's args: %s", args)
 		}
@@ -37,7 +38,6 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.checkPutGet()
 		k.checkPodReturns("etcd-1")
 		k.checkEviction()
-		k.peerRejections()
 	})
 
 	t.Run("certManager", func(t *testing.T) {
@@ -79,6 +79,16 @@ func TestK8sStatefulSet(t *testing.T) {
 			return nil
 		})
 		t.Logf("cm: every Certificate Ready %v after apply", time.Since(begin).Round(100*time.Millisecond))
+		// The pods' Secrets are cert-manager's (its annotations), signed
+		// by the chain's CA Secret.
+		for _, sec := range []string{"cm-server-tls", "cm-peer-tls", "cm-client-tls"} {
+			if got := k.mustKubectl("get", "secret", sec, "-o", `jsonpath={.metadata.annotations.cert-manager\.io/issuer-name}`); got != "cm-ca" {
+				t.Errorf("secret %s: issuer-name annotation %q, want cm-ca", sec, got)
+			}
+		}
+		if a, b := k.mustKubectl("get", "secret", "cm-server-tls", "-o", `jsonpath={.data.ca\.crt}`), k.mustKubectl("get", "secret", "cm-ca", "-o", `jsonpath={.data.tls\.crt}`); a == "" || a != b {
+			t.Errorf("cm-server-tls's ca.crt is not the CA Secret's certificate")
+		}
 		k.waitReady(3)
 		k.checkHealth(3)
 		k.checkPutGet()
@@ -366,7 +376,8 @@ func (k *k8sCluster) checkEviction() {
 
 var peerRejected = regexp.MustCompile(`rejected connection on peer endpoint`)
 
-// peerRejections measures (logs, does not judge) etcd's warnings about
+// peerRejections measures (logs, does not judge), right after the first
+// Ready, etcd's warnings about
 // peers whose address the peer cert's names did not match yet (issue 15:
 // each of the cert's DNS names is resolved before the headless Service's
 // records exist).
