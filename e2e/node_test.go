@@ -216,12 +216,24 @@ func (n *node) makeCgroups() {
 			}
 		}
 	}
+	must(n.t, os.MkdirAll(procsCgroup(), 0o755))
 }
 
 // pidsCgroup is where the node's processes are counted: every process
-// started here joins it (a shell writes itself into cgroup.procs, then
-// execs), and their children (shims, containers) stay under it.
-func pidsCgroup() string { return "/sys/fs/cgroup/pids/" + nodeCgroup }
+// started here joins procsCgroup (a shell writes itself into cgroup.procs,
+// then execs), their children (shims) stay there, and the containers go to
+// kubelet's cgroups next to it, all under pidsCgroup. The pids hierarchy
+// on a cgroup v1 host, the one hierarchy on a v2-only host. The node's own
+// processes sit in a child, not in eg15 itself: cgroup v2 lets a cgroup
+// with processes hand no controller to its children (kubelet's kubepods).
+func pidsCgroup() string {
+	if _, err := os.Stat("/sys/fs/cgroup/pids"); err == nil {
+		return "/sys/fs/cgroup/pids/" + nodeCgroup
+	}
+	return "/sys/fs/cgroup/" + nodeCgroup
+}
+
+func procsCgroup() string { return pidsCgroup() + "/node" }
 
 func (n *node) startHolder() {
 	for _, p := range nodeTmpfs {
@@ -237,7 +249,7 @@ func (n *node) startHolder() {
 	script := fmt.Sprintf(`echo $$ > %s/cgroup.procs || exit 1
 %s
 ip link set lo up && ip link add %s type bridge && ip addr add %s/24 dev %s && ip link set %s up || exit 1
-exec sleep infinity`, pidsCgroup(), strings.Join(mounts, " && ")+" || exit 1", nodeBridge, nodeIP, nodeBridge, nodeBridge)
+exec sleep infinity`, procsCgroup(), strings.Join(mounts, " && ")+" || exit 1", nodeBridge, nodeIP, nodeBridge, nodeBridge)
 	cmd := exec.Command("unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script)
 	log := filepath.Join(n.dir, "holder.log")
 	f, err := os.Create(log)
@@ -266,7 +278,7 @@ func (n *node) inNode(argv ...string) []string {
 		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	return []string{"sh", "-c", fmt.Sprintf("echo $$ > %s/cgroup.procs && exec nsenter -t %d -m -n -- %s",
-		pidsCgroup(), n.holder.Process.Pid, strings.Join(q, " "))}
+		procsCgroup(), n.holder.Process.Pid, strings.Join(q, " "))}
 }
 
 // run starts a long-running node process, logging to dir/<name>.log.
