@@ -106,6 +106,8 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.waitReady(3)
 		k.checkHealth(3)
 		k.checkPutGet()
+		k.checkPodReturns("hetcd-1")
+		k.checkEviction()
 	})
 
 	t.Run("hostPath", func(t *testing.T) {
@@ -131,6 +133,8 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.waitReady(3)
 		k.checkHealth(3)
 		k.checkPutGet()
+		// The init container runs again on the volume etcd already owns.
+		k.checkPodReturns("hp-1")
 		n.mustKubectl("-n", "hostpath", "delete", "statefulset", "bare", "--wait=false")
 	})
 
