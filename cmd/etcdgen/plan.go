@@ -95,7 +95,9 @@ func (c *PlanCmd) Run(e *env) error {
 			return err
 		}
 		if newSpec.Bundle != nil && newSpec.TLS.Enabled {
-			err = plan.CertSteps(p, servedCerts(cl, newSpec))
+			if err := plan.CertSteps(p, servedCerts(cl, newSpec)); err != nil {
+				return err
+			}
 		}
 	} else if c.Restore != "" {
 		var snap plan.SnapshotFile
