@@ -150,16 +150,30 @@ need_quorum() {
 # member stops itself when it applies its own removal, often before it
 # answers). If the answer is lost anyway, the member list says whether the
 # removal went through.
+#
+# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
+# has just taken over refuses a removal until it has been connected to its
+# peers for 5 s (see add_learner).
 remove_member() {
-	if kctl "$1" member remove "$2" >/dev/null; then
-		return 0
-	fi
-	local all
-	all=$(members "$1")
-	if awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-		return 1
-	fi
-	say "  the removal went through (its answer was lost)"
+	local i out all
+	for ((i = 0; i < 30; i++)); do
+		if out=$(kctl "$1" member remove "$2" 2>&1 >/dev/null); then
+			return 0
+		fi
+		all=$(members "$1")
+		if ! awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+			say "  the removal went through (its answer was lost)"
+			return 0
+		fi
+		if [[ $out != *"unhealthy cluster"* ]]; then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		sleep 2
+	done
+	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to remove $2 for 60s: the cluster is not healthy" >&2
+	return 1
 }
 
 # add_learner POD NAME PEER_URL: member add --learner through POD, retried

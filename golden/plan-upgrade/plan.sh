@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/100ff7679c91}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/011bc3fd7040}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -238,16 +238,32 @@ move_leader_away() {
 # (OTHERS, comma-separated client URLs): a member stops itself when it
 # applies its own removal, often before it answers. If the answer is lost
 # anyway, the member list says whether the removal went through.
+#
+# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
+# has just taken over (move-leader) refuses a removal until it has been
+# connected to its peers for 5 s, as for add_learner below (seen on real
+# hosts: "rejecting member remove request; local member has not been
+# connected to all peers, reconfigure breaks active quorum").
 remove_member() {
-	if ctl --endpoints="$2" member remove "$1" >/dev/null; then
-		return 0
-	fi
-	local all
-	all=$(members)
-	if awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-		return 1
-	fi
-	say "  the removal went through (its answer was lost)"
+	local i out all
+	for ((i = 0; i < 30; i++)); do
+		if out=$(ctl --endpoints="$2" member remove "$1" 2>&1 >/dev/null); then
+			return 0
+		fi
+		all=$(members)
+		if ! awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+			say "  the removal went through (its answer was lost)"
+			return 0
+		fi
+		if [[ $out != *"unhealthy cluster"* ]]; then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		sleep 2
+	done
+	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to remove $1 for 60s: the cluster is not healthy" >&2
+	return 1
 }
 
 # promote ID NAME: member promote, retried (bounded) while the learner
