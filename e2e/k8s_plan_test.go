@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,9 @@ func (n *node) k8sPlan(t *testing.T) {
 	c.etcdgen("render", "--target", "k8s-secrets", "--certs", "pki", "--out", "secrets5", "five.cue")
 	n.mustKubectl("apply", "-f", filepath.Join(k.dir, "secrets5"))
 	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "five.cue", "--out", "up")
+	stop := k.writer("etcd-0")
 	planSh("up")
+	stop()
 	k.checkMembers(5)
 	k.checkHealth(5)
 	k.checkUnchanged(before)
@@ -77,7 +80,9 @@ func (n *node) k8sPlan(t *testing.T) {
 
 	// 5 -> 3: etcd-4 then etcd-3 leave; their claims go with them.
 	c.etcdgen("plan", "--from", "five.cue", "-f", "etcdgen.cue", "--out", "down")
+	stop = k.writer("etcd-0")
 	planSh("down")
+	stop()
 	k.checkMembers(3)
 	k.checkHealth(3)
 	k.checkUnchanged(before)
@@ -151,5 +156,44 @@ func (k *k8sCluster) checkKey(pod string) {
 	out, err := k.etcdctl(pod, "get", "eg15/"+k.name, "--print-value-only")
 	if err != nil || strings.TrimSpace(out) != "through-0" {
 		k.t.Fatalf("get through %s: %q, %v", pod, out, err)
+	}
+}
+
+// writer puts eg15/writer through pod, one put after another, until the
+// returned function is called; that function fails the test if any put
+// failed (the cluster must stay writable while a plan runs: one member at
+// a time, a learner never counts toward the quorum) and checks that the
+// last value reads back through etcd-2.
+func (k *k8sCluster) writer(pod string) func() {
+	done, finished := make(chan struct{}), make(chan struct{})
+	var puts int
+	var failed []string
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if _, err := k.etcdctl(pod, "put", "eg15/writer", strconv.Itoa(puts+1)); err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05"), err))
+				continue
+			}
+			puts++
+		}
+	}()
+	return func() {
+		k.t.Helper()
+		close(done)
+		<-finished
+		k.t.Logf("writer through %s: %d puts, %d failed", pod, puts, len(failed))
+		if len(failed) > 0 || puts == 0 {
+			k.t.Errorf("writer: %d puts, failures:\n%s", puts, strings.Join(failed, "\n"))
+		}
+		out, err := k.etcdctl(k.name+"-2", "get", "eg15/writer", "--print-value-only")
+		if err != nil || strings.TrimSpace(out) != strconv.Itoa(puts) {
+			k.t.Errorf("writer: eg15/writer through %s-2 is %q (%v), want %d", k.name, out, err, puts)
+		}
 	}
 }
