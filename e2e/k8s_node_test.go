@@ -170,6 +170,11 @@ volumePermissions: image: "`+chownImage+`"
 			t.Fatalf("control: a toleration with operator Exists and a value was not refused: %v\n%s", err, out)
 		}
 	})
+
+	t.Run("plan", func(t *testing.T) {
+		defer n.use(t)()
+		n.k8sPlan(t)
+	})
 	t.Logf("k8s suite: %v in all", time.Since(start).Round(time.Second))
 }
 

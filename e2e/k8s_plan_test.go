@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// k8sPlan (issue 15, item 3; the plan of issue 14, item 9): the Kubernetes
+// plan scales a running 3-pod StatefulSet to 5 and back to 3 on the real
+// node, with plan.sh driving the real kubectl. It proves what the fake
+// kubectl of testdata/script/plan_k8s_{grow,shrink}.txtar only models: no
+// running member restarts (the partition), every new pod joins as a voter,
+// a rerun changes nothing, the retired pods' claims are deleted, and the
+// data survives both ways.
+func (n *node) k8sPlan(t *testing.T) {
+	const ns, class = "plan", "eg15-plan"
+	n.mustKubectl("create", "namespace", ns)
+	k := n.k8sCluster(t, "etcd", ns, class, "", "replicas: 3\n")
+	n.storage(class, "local", 5)
+	c := &cluster{t: t, dir: k.dir}
+
+	start := time.Now()
+	n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
+	k.waitReady(3)
+	k.checkPutGet()
+	t.Logf("plan: 3 pods Ready %v after apply", time.Since(start).Round(100*time.Millisecond))
+	before := map[string]string{}
+	for i := range 3 {
+		pod := fmt.Sprintf("etcd-%d", i)
+		before[pod] = k.podRun(pod)
+	}
+
+	// plan.sh finds kubectl on PATH (the node's multi-call binary) and
+	// runs in the node's namespaces, where the pods' names resolve.
+	bin := filepath.Join(k.dir, "bin")
+	must(t, os.MkdirAll(bin, 0o755))
+	must(t, os.WriteFile(filepath.Join(bin, "kubectl"), []byte("#!/bin/sh\nexec "+kubenodeBin()+" kubectl \"$@\"\n"), 0o755))
+	planSh := func(dir string) string {
+		t.Helper()
+		start := time.Now()
+		out, err := n.sh(15*time.Minute, "env", "PATH="+bin+":"+os.Getenv("PATH"), "ETCDGEN_WAIT=600",
+			"bash", filepath.Join(k.dir, dir, "plan.sh"))
+		if err != nil {
+			t.Fatalf("%s/plan.sh: %v\n%s", dir, err, out)
+		}
+		t.Logf("%s/plan.sh: %v", dir, time.Since(start).Round(100*time.Millisecond))
+		return out
+	}
+
+	// 3 -> 5. Without cert-manager the shared server and peer certs must
+	// name the new pods first (PLAN.md says so): `etcdgen certs` keeps
+	// the CA and re-issues those two.
+	spec, err := os.ReadFile(filepath.Join(k.dir, "etcdgen.cue"))
+	must(t, err)
+	five := strings.Replace(string(spec), "replicas: 3", "replicas: 5", 1)
+	must(t, os.WriteFile(filepath.Join(k.dir, "five.cue"), []byte(five), 0o644))
+	c.etcdgen("certs", "--out", "pki", "five.cue")
+	c.etcdgen("render", "--target", "k8s-secrets", "--certs", "pki", "--out", "secrets5", "five.cue")
+	n.mustKubectl("apply", "-f", filepath.Join(k.dir, "secrets5"))
+	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "five.cue", "--out", "up")
+	stop := k.writer("etcd-0")
+	planSh("up")
+	stop()
+	k.checkMembers(5)
+	k.checkHealth(5)
+	k.checkUnchanged(before)
+	k.checkKey("etcd-4")
+	if out := planSh("up"); strings.Count(out, "done already") != 2 {
+		t.Errorf("up/plan.sh again: want two steps done already:\n%s", out)
+	}
+	k.checkMembers(5)
+	k.checkUnchanged(before)
+
+	// 5 -> 3: etcd-4 then etcd-3 leave; their claims go with them.
+	c.etcdgen("plan", "--from", "five.cue", "-f", "etcdgen.cue", "--out", "down")
+	stop = k.writer("etcd-0")
+	planSh("down")
+	stop()
+	k.checkMembers(3)
+	k.checkHealth(3)
+	k.checkUnchanged(before)
+	k.checkKey("etcd-2")
+	for _, pod := range []string{"etcd-3", "etcd-4"} {
+		if out, err := k.kubectl("get", "pod,pvc", "-o", "name", "--ignore-not-found", pod, "data-"+pod); err != nil || strings.TrimSpace(out) != "" {
+			t.Errorf("%s after the scale-down: %q %v, want no pod and no claim", pod, out, err)
+		}
+	}
+	if out := planSh("down"); strings.Count(out, "done already") != 2 {
+		t.Errorf("down/plan.sh again: want two steps done already:\n%s", out)
+	}
+	k.checkMembers(3)
+	t.Logf("plan: 3 -> 5 -> 3 %v in all", time.Since(start).Round(time.Second))
+}
+
+// podRun is what a restart changes: the pod's UID and its container's
+// restart count.
+func (k *k8sCluster) podRun(pod string) string {
+	k.t.Helper()
+	return k.mustKubectl("get", "pod", pod, "-o", "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}")
+}
+
+// checkUnchanged: the plan restarted none of the pods that were running.
+func (k *k8sCluster) checkUnchanged(before map[string]string) {
+	k.t.Helper()
+	for pod, run := range before {
+		if now := k.podRun(pod); now != run {
+			k.t.Errorf("%s restarted by the plan: uid/restarts %s, was %s", pod, now, run)
+		}
+	}
+}
+
+// checkMembers: the member list holds exactly the pods etcd-0..n-1, all
+// voting.
+func (k *k8sCluster) checkMembers(n int) {
+	k.t.Helper()
+	out, err := k.etcdctl(k.name+"-0", "member", "list", "-w", "json")
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	var l struct {
+		Members []struct {
+			Name      string `json:"name"`
+			IsLearner bool   `json:"isLearner"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		k.t.Fatalf("member list: %v\n%s", err, out)
+	}
+	var got []string
+	for _, m := range l.Members {
+		if m.IsLearner {
+			k.t.Errorf("member %s is still a learner", m.Name)
+		}
+		got = append(got, m.Name)
+	}
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("%s-%d", k.name, i))
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		k.t.Errorf("members %v, want %v", got, want)
+	}
+}
+
+// checkKey: the key checkPutGet wrote reads back (linearizable) through pod.
+func (k *k8sCluster) checkKey(pod string) {
+	k.t.Helper()
+	out, err := k.etcdctl(pod, "get", "eg15/"+k.name, "--print-value-only")
+	if err != nil || strings.TrimSpace(out) != "through-0" {
+		k.t.Fatalf("get through %s: %q, %v", pod, out, err)
+	}
+}
+
+// writer puts eg15/writer through pod, one put after another, until the
+// returned function is called; that function fails the test if any put
+// failed (the cluster must stay writable while a plan runs: one member at
+// a time, a learner never counts toward the quorum) and checks that the
+// last value reads back through etcd-2.
+func (k *k8sCluster) writer(pod string) func() {
+	done, finished := make(chan struct{}), make(chan struct{})
+	var puts int
+	var failed []string
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			if _, err := k.etcdctl(pod, "put", "eg15/writer", strconv.Itoa(puts+1)); err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05"), err))
+				continue
+			}
+			puts++
+		}
+	}()
+	return func() {
+		k.t.Helper()
+		close(done)
+		<-finished
+		k.t.Logf("writer through %s: %d puts, %d failed", pod, puts, len(failed))
+		if len(failed) > 0 || puts == 0 {
+			k.t.Errorf("writer: %d puts, failures:\n%s", puts, strings.Join(failed, "\n"))
+		}
+		out, err := k.etcdctl(k.name+"-2", "get", "eg15/writer", "--print-value-only")
+		if err != nil || strings.TrimSpace(out) != strconv.Itoa(puts) {
+			k.t.Errorf("writer: eg15/writer through %s-2 is %q (%v), want %d", k.name, out, err, puts)
+		}
+	}
+}
