@@ -96,11 +96,14 @@ func spawnMember(raw string) int {
 // version, pid and hooks.log lines the test reads.
 const planHooks = `
 _h() { printf '%s\n' "$EG14_HOSTS/$1"; }
+# A process that is gone or a zombie is not running. One read of its
+# stat: between a check that the file exists and a read of it the zombie
+# may be reaped, and an empty state must not count as running.
 _running() {
-	local pid
+	local pid st
 	pid=$(cat "$(_h "$1")/pid" 2>/dev/null) || return 1
-	[[ -r /proc/$pid/stat ]] || return 1
-	[[ $(awk '{print $3}' "/proc/$pid/stat") != Z ]]
+	st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[[ -n $st && $st != Z ]]
 }
 etcdgen_install() {
 	echo "install $1 $3" >>"$EG14_HOSTS/hooks.log"
