@@ -242,3 +242,73 @@ func TestOpsUnitsVerify(t *testing.T) {
 		}
 	}
 }
+
+// The k8s target's PrometheusRule (monitoring.kubernetes) with cert-manager:
+// its certificate-expiry alert, on cert-manager's metric, fires for one of
+// the cluster's certificates within tls.renewBefore (720h) of expiry and
+// stays silent for a fresh one and for another namespace's certificate.
+func TestPrometheusRuleCertExpiry(t *testing.T) {
+	promtool := lookTool(t, "promtool")
+	dir := t.TempDir()
+	out := renderSpec(t, dir, "name: \"ops\"\nkubernetes: namespace: \"etcd\"\nmonitoring: {enabled: true, kubernetes: true}\n", "k8s")
+	var spec string
+	for _, doc := range strings.Split(string(read(t, filepath.Join(out, "etcd.yaml"))), "\n---\n") {
+		if strings.Contains(doc, "\nkind: PrometheusRule\n") {
+			spec = doc
+		}
+	}
+	var rule struct {
+		Spec struct {
+			Groups []any `json:"groups"`
+		} `json:"spec"`
+	}
+	must(t, yaml.Unmarshal([]byte(spec), &rule))
+	rules, err := yaml.Marshal(map[string]any{"groups": rule.Spec.Groups})
+	must(t, err)
+	if !strings.Contains(string(rules), "EtcdCertManagerCertificateExpiringSoon") {
+		t.Fatalf("the PrometheusRule has no certificate-expiry alert:\n%s", rules)
+	}
+	must(t, os.WriteFile(filepath.Join(out, "rules.yml"), rules, 0o644))
+	runTool(t, out, promtool, "check", "rules", "rules.yml")
+	var typed struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	must(t, yaml.Unmarshal(rules, &typed))
+	var annotations []byte
+	for _, r := range typed.Groups[0].Rules {
+		if r.Alert == "EtcdCertManagerCertificateExpiringSoon" {
+			annotations, err = json.Marshal(r.Annotations)
+			must(t, err)
+		}
+	}
+	// At eval time 2h, time() is 7200: 7200+86400 is a day left (fires after
+	// its for: 1h), 1e10 is far away.
+	const tests = `rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+- interval: 1m
+  input_series:
+  - series: 'certmanager_certificate_expiration_timestamp_seconds{namespace="etcd",name="ops-server"}'
+    values: '93600x180'
+  - series: 'certmanager_certificate_expiration_timestamp_seconds{namespace="etcd",name="ops-peer"}'
+    values: '10000000000x180'
+  - series: 'certmanager_certificate_expiration_timestamp_seconds{namespace="other",name="ops-client"}'
+    values: '93600x180'
+  alert_rule_test:
+  - eval_time: 30m
+    alertname: EtcdCertManagerCertificateExpiringSoon
+    exp_alerts: []
+  - eval_time: 2h
+    alertname: EtcdCertManagerCertificateExpiringSoon
+    exp_alerts:
+    - exp_labels: {severity: warning, namespace: etcd, name: ops-server}
+      exp_annotations: @annotations@
+`
+	must(t, os.WriteFile(filepath.Join(out, "rules_test.yml"), []byte(strings.Replace(tests, "@annotations@", string(annotations), 1)), 0o644))
+	runTool(t, out, promtool, "test", "rules", "rules_test.yml")
+}

@@ -120,6 +120,8 @@ var hints = map[string]string{
 	"kubernetes.statefulSetName":                 "a DNS-1123 label (default: the cluster name)",
 	"kubernetes.image":                           "an image reference of letters, digits and . _ / : @ -, such as \"gcr.io/etcd-development/etcd:v3.7.3\"",
 	"kubernetes.storageSize":                     "a quantity such as \"1Gi\"",
+	"backup.kubernetes.size":                     "a quantity such as \"10Gi\"",
+	"backup.kubernetes.image":                    "an image reference of letters, digits and . _ / : @ - with a shell, etcdctl and etcdutl",
 	"kubernetes.storageClass":                    "a StorageClass name: a DNS subdomain such as \"fast-ssd\"",
 	"kubernetes.antiAffinity":                    "\"required\" or \"preferred\"",
 	"kubernetes.certManager":                     "true (cert-manager makes the TLS Secrets) or false (the k8s-secrets target makes them from the certs bundle)",

@@ -163,6 +163,14 @@ type Backup struct {
 	Interval string `json:"interval"`
 	Dir      string `json:"dir"`
 	Keep     int    `json:"keep"`
+	// Kubernetes: the k8s target's CronJobs (cluster.cue).
+	Kubernetes BackupKubernetes `json:"kubernetes"`
+}
+
+type BackupKubernetes struct {
+	Image        string `json:"image"`
+	Size         string `json:"size"`
+	StorageClass string `json:"storageClass"`
 }
 
 type Defrag struct {

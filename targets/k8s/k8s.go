@@ -65,6 +65,11 @@ func Objects(m *render.Model) ([]any, error) {
 	}
 	objs = append(objs, headlessService(k, labels), clientService(k, labels), pdb(k, labels), sts)
 	objs = append(objs, monitoringObjects(m, labels)...)
+	jobs, err := jobObjects(m, labels)
+	if err != nil {
+		return nil, err
+	}
+	objs = append(objs, jobs...)
 	return objs, nil
 }
 

@@ -1,7 +1,11 @@
 package k8s
 
 import (
+	"fmt"
 	"maps"
+	"regexp"
+	"strconv"
+	"time"
 
 	"github.com/etcdgen/etcdgen/render"
 	"github.com/etcdgen/etcdgen/targets/prometheus"
@@ -42,11 +46,42 @@ func monitoringObjects(m *render.Model, labels map[string]string) []any {
 			}},
 		},
 	}
+	groups := prometheus.Groups(m)
+	if r, ok := certExpiryRule(m); ok {
+		groups[0].Rules = append(groups[0].Rules, r)
+	}
 	rule := map[string]any{
 		"apiVersion": "monitoring.coreos.com/v1",
 		"kind":       "PrometheusRule",
 		"metadata":   meta(k.StatefulSet),
-		"spec":       map[string]any{"groups": prometheus.Groups(m)},
+		"spec":       map[string]any{"groups": groups},
 	}
 	return []any{sm, rule}
+}
+
+// certExpiryRule alerts when a certificate cert-manager issues for the
+// pods is within tls.renewBefore of its expiry: cert-manager renews at
+// that moment (the Certificates' renewBefore), so an hour later the
+// renewal has failed. It reads cert-manager's own metric,
+// certmanager_certificate_expiration_timestamp_seconds{namespace, name}
+// (https://cert-manager.io/docs/devops-tips/prometheus-metrics/); the
+// hosts' rule reads the snapshot job's instead.
+// (Prometheus anchors =~ at both ends.)
+func certExpiryRule(m *render.Model) (prometheus.Rule, bool) {
+	k := &m.Kubernetes
+	if !m.TLS.Enabled || !k.CertManager {
+		return prometheus.Rule{}, false
+	}
+	renew := render.Duration(m.TLS.RenewBefore)
+	names := "(" + regexp.QuoteMeta(caCertName(k)) + "|" + regexp.QuoteMeta(serverCertName(k)) + "|" +
+		regexp.QuoteMeta(peerCertName(k)) + "|" + regexp.QuoteMeta(clientCertName(k)) + ")"
+	summary := fmt.Sprintf("A cert-manager certificate of etcd expires within %s (tls.renewBefore) and was not renewed: kubectl -n %s describe certificate.", renew, k.Namespace)
+	return prometheus.Rule{
+		Alert: "EtcdCertManagerCertificateExpiringSoon",
+		Expr: fmt.Sprintf("certmanager_certificate_expiration_timestamp_seconds{namespace=%s,name=~%s} - time() < %d",
+			strconv.Quote(k.Namespace), strconv.Quote(names), int64(renew/time.Second)),
+		For:         "1h",
+		Labels:      map[string]string{"severity": "warning"},
+		Annotations: map[string]string{"summary": summary, "description": summary + " (etcd cluster " + m.Name + ")"},
+	}, true
 }
