@@ -68,8 +68,9 @@ func TestAPIServerFlags(t *testing.T) {
 
 // apiserverOptions renders the apiserver target and parses it with the real
 // kube-apiserver flag set.
-func apiserverOptions(t *testing.T, c *cluster) *options.EtcdOptions {
-	t.Helper()
+// apiserverFlags are the flags `etcdgen render --target apiserver` writes,
+// one a line, comments left out.
+func apiserverFlags(c *cluster) []string {
 	out := c.etcdgen("render", "--target", "apiserver", "etcdgen.cue")
 	var args []string
 	for _, line := range strings.Split(out, "\n") {
@@ -79,6 +80,12 @@ func apiserverOptions(t *testing.T, c *cluster) *options.EtcdOptions {
 		}
 		args = append(args, line)
 	}
+	return args
+}
+
+func apiserverOptions(t *testing.T, c *cluster) *options.EtcdOptions {
+	t.Helper()
+	args := apiserverFlags(c)
 	t.Logf("apiserver flags: %q", args)
 	eo := options.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
