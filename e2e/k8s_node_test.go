@@ -56,7 +56,8 @@ func TestK8sStatefulSet(t *testing.T) {
 		}
 		n.mustKubectl(args...)
 		n.mustKubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io", "crd/certificaterequests.cert-manager.io")
-		n.run("certmanager", nil, filepath.Join(absBin(), "certmanager"), "--kubeconfig", n.kubeconfig)
+		cm := n.run("certmanager", nil, filepath.Join(absBin(), "certmanager"), "--kubeconfig", n.kubeconfig)
+		defer n.stopProc(cm)
 		k := n.k8sCluster(t, "cm", "cm", "eg15-cm", "local", "certManager: true\n")
 		n.mustKubectl("create", "namespace", "cm")
 		begin := time.Now()
@@ -223,6 +224,11 @@ func (n *node) k8sCluster(t *testing.T, name, ns, class, kind, extra string) *k8
 	if kind != "" {
 		n.storage(class, kind, 3)
 	}
+	// Each subtest's pods stop when it ends: on a 2-core machine the etcd
+	// clusters of the earlier subtests slowed the later ones several-fold.
+	t.Cleanup(func() {
+		k.kubectl("delete", "statefulset", name, "--ignore-not-found", "--wait=false")
+	})
 	return k
 }
 

@@ -160,14 +160,20 @@ func (k *k8sCluster) checkKey(pod string) {
 }
 
 // writer puts eg15/writer through pod, one put after another, until the
-// returned function is called; that function fails the test if any put
-// failed (the cluster must stay writable while a plan runs: one member at
-// a time, a learner never counts toward the quorum) and checks that the
-// last value reads back through etcd-2.
+// returned function is called; that function fails the test if the
+// cluster stopped taking writes (it must stay writable while a plan runs:
+// one member at a time, a learner never counts toward the quorum) and
+// checks that the last value reads back through etcd-2.
+//
+// A put that fails is tried again after 2 s, twice: each try is a kubectl
+// exec of etcdctl with its 5 s timeout, and on a loaded 2-core machine one
+// of them may miss an election or the exec itself may time out. A put that
+// fails three times in about 20 s is a cluster that did not take writes:
+// a lost quorum (two pods restarted at once) lasts longer than that.
 func (k *k8sCluster) writer(pod string) func() {
 	done, finished := make(chan struct{}), make(chan struct{})
 	var puts int
-	var failed []string
+	var failed, retried []string
 	go func() {
 		defer close(finished)
 		for {
@@ -176,7 +182,17 @@ func (k *k8sCluster) writer(pod string) func() {
 				return
 			case <-time.After(500 * time.Millisecond):
 			}
-			if _, err := k.etcdctl(pod, "put", "eg15/writer", strconv.Itoa(puts+1)); err != nil {
+			var err error
+			for try := 0; try < 3; try++ {
+				if try > 0 {
+					retried = append(retried, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05"), err))
+					time.Sleep(2 * time.Second)
+				}
+				if _, err = k.etcdctl(pod, "put", "eg15/writer", strconv.Itoa(puts+1)); err == nil {
+					break
+				}
+			}
+			if err != nil {
 				failed = append(failed, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05"), err))
 				continue
 			}
@@ -187,7 +203,7 @@ func (k *k8sCluster) writer(pod string) func() {
 		k.t.Helper()
 		close(done)
 		<-finished
-		k.t.Logf("writer through %s: %d puts, %d failed", pod, puts, len(failed))
+		k.t.Logf("writer through %s: %d puts, %d failed, %d tries again:\n%s", pod, puts, len(failed), len(retried), strings.Join(retried, "\n"))
 		if len(failed) > 0 || puts == 0 {
 			k.t.Errorf("writer: %d puts, failures:\n%s", puts, strings.Join(failed, "\n"))
 		}

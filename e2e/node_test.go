@@ -95,10 +95,11 @@ type node struct {
 }
 
 type nodeProc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	log     string
+	done    chan struct{}
+	stopped bool // by stopProc: its exit is no failure
 }
 
 func kubenodeBin() string { return filepath.Join(absBin(), "kubenode") }
@@ -722,10 +723,26 @@ nodeStatusUpdateFrequency: 4s
 		"--hostname-override="+nodeName, "--node-ip="+nodeIP, "--v=1")
 }
 
+// stopProc stops a node process a subtest no longer needs (SIGTERM by PID,
+// SIGKILL after 10 s): it costs the shared machine CPU for nothing.
+func (n *node) stopProc(p *nodeProc) {
+	p.stopped = true
+	if p.exited() {
+		return
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
 func (n *node) failIfExited() {
 	n.t.Helper()
 	for _, p := range n.procs {
-		if p.exited() {
+		if !p.stopped && p.exited() {
 			n.t.Fatalf("%s exited:\n%s", p.name, tail(p.log, 30))
 		}
 	}
@@ -829,8 +846,19 @@ func (n *node) stop() {
 				<-p.done
 			}
 		}
-		if t.Failed() {
-			t.Logf("%s log (tail):\n%s", p.name, tail(p.log, 15))
+	}
+	// The processes' logs are kept, not printed: printed after the
+	// failures, they pushed the failures out of the tail of the output CI
+	// shows.
+	if t.Failed() {
+		if keep, err := os.MkdirTemp("", "eg15-node-logs-"); err == nil {
+			logs, _ := filepath.Glob(filepath.Join(n.dir, "*.log"))
+			for _, l := range logs {
+				if b, err := os.ReadFile(l); err == nil {
+					os.WriteFile(filepath.Join(keep, filepath.Base(l)), b, 0o644)
+				}
+			}
+			t.Logf("node: the logs of its processes are in %s", keep)
 		}
 	}
 	// Everything still in the node's cgroups: shims and containers.
