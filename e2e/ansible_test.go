@@ -32,7 +32,7 @@ func TestAnsibleHosts(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: \"e2e-hosts\"\nversion: %q\nmembers: [\n", hostsEtcdVersion)
 	for i, n := range names {
-		fmt.Fprintf(&b, "\t{name: %q, ip: \"%s.%d\"},\n", n, hostNet, 11+i)
+		fmt.Fprintf(&b, "\t{name: %q, ip: \"%s.%d\"},\n", n, ansibleNetwork.Net, 11+i)
 	}
 	b.WriteString("]\n")
 	spec := filepath.Join(dir, "etcdgen.cue")
@@ -43,7 +43,7 @@ func TestAnsibleHosts(t *testing.T) {
 	inventory := filepath.Join(out, "e2e-hosts", "ansible", "inventory.yaml")
 
 	start := time.Now()
-	hs := bootHosts(t, names, func(h *host) {
+	hs := bootHosts(t, ansibleNetwork, names, func(h *host) {
 		// The playbook expects etcd_binary on the hosts; etcdctl for the
 		// generated etcdctl.env.
 		h.copyIn(bins["etcd"], "usr/local/bin/etcd", 0o755)
@@ -90,8 +90,8 @@ func runPlaybook(t *testing.T, dir string, hs *hostSet, inventory string) {
 		"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "LANG=C.UTF-8",
 		"ANSIBLE_REMOTE_USER=root", "ANSIBLE_PRIVATE_KEY_FILE=" + hs.Key,
 		"ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True",
-		// Same as sshOpts: shared host keys, and no ssh master left behind.
-		"ANSIBLE_SSH_ARGS=-o UserKnownHostsFile=/dev/null -o ControlMaster=no -o LogLevel=ERROR",
+		// Shared host keys, one connection per host (hostSet.controlOpts).
+		"ANSIBLE_SSH_ARGS=" + hs.AnsibleSSHArgs(),
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=False",
 	}
 	var outb bytes.Buffer

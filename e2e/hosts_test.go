@@ -34,21 +34,35 @@ import (
 	"time"
 )
 
-// Everything the host tests create is named eg17...: the bridge, the
-// machines (and so nspawn's vb-eg17-* veths), the lock.
 const (
-	hostBridge  = "eg17br0"
-	hostNet     = "172.31.217" // .1 is the bridge, hosts are .11, .12, ...
-	hostLock    = "/run/lock/eg17-hosts.lock"
 	hostRootfs  = "bin/_hosts/rootfs"
 	bootTimeout = 3 * time.Minute // the shared CI machine is slow
 )
 
+// hostNetwork is a bridge with a private /24 and the machines on it.
+// Everything the host tests create is named eg17...: the bridge, the
+// machines (and so nspawn's vb-eg17*-* veths), the lock. Each host test
+// has a network of its own, so the two run side by side (make runs them
+// as two passes).
+type hostNetwork struct {
+	Bridge string
+	Net    string // .1 is the bridge, hosts are .11, .12, ...
+	Prefix string // of the machine names: etcd1 is machine <Prefix>etcd1
+}
+
+var (
+	ansibleNetwork = hostNetwork{Bridge: "eg17br0", Net: "172.31.217", Prefix: "eg17a-"}
+	planNetwork    = hostNetwork{Bridge: "eg17br1", Net: "172.31.218", Prefix: "eg17b-"}
+)
+
+func (nw hostNetwork) lock() string { return "/run/lock/" + nw.Bridge + "-hosts.lock" }
+
 // host is one booted machine.
 type host struct {
-	Name string // machine name and hostname
-	IP   string // on the bridge
-	Dir  string // its overlay mount: the host's / seen from here
+	Name    string // hostname
+	Machine string // nspawn's machine name: the network's prefix + Name
+	IP      string // on the bridge
+	Dir     string // its overlay mount: the host's / seen from here
 
 	t      *testing.T
 	nspawn *exec.Cmd
@@ -56,6 +70,7 @@ type host struct {
 	upper  string
 	work   string
 	log    string
+	bridge string
 }
 
 // hostSet is what bootHosts returns.
@@ -94,29 +109,29 @@ func hostsAvailable(t *testing.T) {
 	}
 }
 
-// lockHosts serialises host tests across processes on this machine: they
-// share the bridge and the /24.
-func lockHosts(t *testing.T) {
+// lockHosts serialises the runs of one network across processes on this
+// machine: they share the bridge and the /24.
+func lockHosts(t *testing.T, nw hostNetwork) {
 	t.Helper()
-	f, err := os.OpenFile(hostLock, os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(nw.lock(), os.O_CREATE|os.O_RDWR, 0o600)
 	must(t, err)
 	deadline := time.Now().Add(10 * time.Minute)
 	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s held by another run for 10 minutes", hostLock)
+			t.Fatalf("%s held by another run for 10 minutes", nw.lock())
 		}
 		time.Sleep(time.Second)
 	}
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
-// bootHosts boots one host per name (hostNet.11, .12, ...). setup, if not
-// nil, writes into each host's root before it boots. Everything is removed
-// when the test ends: processes by PID, mounts, the bridge.
-func bootHosts(t *testing.T, names []string, setup func(h *host)) *hostSet {
+// bootHosts boots one host per name on nw (nw.Net.11, .12, ...). setup, if
+// not nil, writes into each host's root before it boots. Everything is
+// removed when the test ends: processes by PID, mounts, the bridge.
+func bootHosts(t *testing.T, nw hostNetwork, names []string, setup func(h *host)) *hostSet {
 	t.Helper()
 	hostsAvailable(t)
-	lockHosts(t)
+	lockHosts(t, nw)
 	lower, err := filepath.Abs(hostRootfs)
 	must(t, err)
 	hs := &hostSet{dir: t.TempDir()}
@@ -125,9 +140,9 @@ func bootHosts(t *testing.T, names []string, setup func(h *host)) *hostSet {
 	pub, err := os.ReadFile(hs.Key + ".pub")
 	must(t, err)
 
-	makeBridge(t)
+	makeBridge(t, nw)
 	for i, n := range names {
-		h := &host{t: t, Name: n, IP: fmt.Sprintf("%s.%d", hostNet, 11+i)}
+		h := &host{t: t, Name: n, Machine: nw.Prefix + n, IP: fmt.Sprintf("%s.%d", nw.Net, 11+i), bridge: nw.Bridge}
 		base := filepath.Join(hs.dir, n)
 		h.upper, h.work, h.Dir, h.log = filepath.Join(base, "upper"), filepath.Join(base, "work"),
 			filepath.Join(base, "root"), filepath.Join(base, "console.log")
@@ -153,23 +168,24 @@ func bootHosts(t *testing.T, names []string, setup func(h *host)) *hostSet {
 	for _, h := range hs.Hosts {
 		h.waitSSH(hs.Key)
 	}
+	t.Cleanup(hs.closeMasters) // before the hosts stop
 	return hs
 }
 
-// makeBridge creates the bridge with hostNet.1/24, removed at the end.
-func makeBridge(t *testing.T) {
+// makeBridge creates nw's bridge with nw.Net.1/24, removed at the end.
+func makeBridge(t *testing.T, nw hostNetwork) {
 	t.Helper()
-	if exec.Command("ip", "link", "show", hostBridge).Run() == nil {
-		t.Fatalf("%s exists: left by an earlier run? (ip link del %s)", hostBridge, hostBridge)
+	if exec.Command("ip", "link", "show", nw.Bridge).Run() == nil {
+		t.Fatalf("%s exists: left by an earlier run? (ip link del %s)", nw.Bridge, nw.Bridge)
 	}
 	// The /24 must be nobody else's on this machine.
-	if out, _ := exec.Command("ip", "-4", "route", "show", hostNet+".0/24").Output(); len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("%s.0/24 is already routed here: %s", hostNet, out)
+	if out, _ := exec.Command("ip", "-4", "route", "show", nw.Net+".0/24").Output(); len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("%s.0/24 is already routed here: %s", nw.Net, out)
 	}
-	cmdOK(t, "ip", "link", "add", hostBridge, "type", "bridge")
-	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", hostBridge).Run() })
-	cmdOK(t, "ip", "addr", "add", hostNet+".1/24", "dev", hostBridge)
-	cmdOK(t, "ip", "link", "set", hostBridge, "up")
+	cmdOK(t, "ip", "link", "add", nw.Bridge, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", nw.Bridge).Run() })
+	cmdOK(t, "ip", "addr", "add", nw.Net+".1/24", "dev", nw.Bridge)
+	cmdOK(t, "ip", "link", "set", nw.Bridge, "up")
 }
 
 // write puts a file into the host's root (before or after boot).
@@ -198,8 +214,8 @@ func (h *host) boot() {
 	defer logf.Close()
 	h.nspawn = exec.Command("systemd-nspawn", "--quiet",
 		"--register=no", "--keep-unit", // no host D-Bus, PID 1 is not systemd
-		"--boot", "--directory="+h.Dir, "--machine="+h.Name,
-		"--network-bridge="+hostBridge, // own network namespace, veth vb-<name>
+		"--boot", "--directory="+h.Dir, "--machine="+h.Machine, "--hostname="+h.Name,
+		"--network-bridge="+h.bridge, // own network namespace, veth vb-<machine>
 		"--console=pipe", "--link-journal=no", "--resolv-conf=off", "--timezone=off")
 	h.nspawn.Stdout, h.nspawn.Stderr = logf, logf
 	must(t, h.nspawn.Start())
@@ -276,7 +292,7 @@ func (h *host) waitSSH(key string) {
 		if err == nil {
 			c.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			out, err := exec.CommandContext(ctx, "ssh", append(sshOpts(key), "root@"+h.IP, "true")...).CombinedOutput()
+			out, err := exec.CommandContext(ctx, "ssh", append(sshOpts(key), "-o", "ControlMaster=no", "root@"+h.IP, "true")...).CombinedOutput()
 			cancel()
 			if err == nil {
 				return
@@ -291,17 +307,44 @@ func (h *host) waitSSH(key string) {
 }
 
 // sshOpts are the ssh options for the hosts: every overlay copy has the
-// image's host keys, so known_hosts is not used; no control master (no ssh
-// process outlives its command).
+// image's host keys, so known_hosts is not used.
 func sshOpts(key string) []string {
 	return []string{"-i", key, "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "LogLevel=ERROR", "-o", "ControlMaster=no", "-o", "ConnectTimeout=5"}
+		"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5"}
+}
+
+// controlOpts share one connection per host among all the ssh commands of
+// a test (plan.sh's hooks, rsync, Ansible's tasks), as a user's
+// ~/.ssh/config would: each new connection costs a key exchange and a
+// re-executed sshd, about a quarter of a CPU-second on both ends on the
+// 2-core CI machine, and the host tests made over 300 of them. The masters
+// live in the test's directory and are told to exit (ssh -O exit) before
+// the hosts stop; ControlPersist bounds them anyway.
+func (hs *hostSet) controlOpts() []string {
+	return []string{"-o", "ControlMaster=auto", "-o", "ControlPath=" + filepath.Join(hs.dir, "cm-%C"), "-o", "ControlPersist=120"}
 }
 
 // SSHArgs is `ssh` plus its options, for tools that take an ssh command
 // (rsync -e, plan.sh's hooks).
-func (hs *hostSet) SSHArgs() []string { return append([]string{"ssh"}, sshOpts(hs.Key)...) }
+func (hs *hostSet) SSHArgs() []string {
+	return append(append([]string{"ssh"}, sshOpts(hs.Key)...), hs.controlOpts()...)
+}
+
+// AnsibleSSHArgs is ANSIBLE_SSH_ARGS for the hosts (the key and the user
+// are Ansible's own settings): the same shared connections.
+func (hs *hostSet) AnsibleSSHArgs() string {
+	return strings.Join(append([]string{"-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"}, hs.controlOpts()...), " ")
+}
+
+// closeMasters asks each host's ssh master, if there is one, to exit.
+func (hs *hostSet) closeMasters() {
+	for _, h := range hs.Hosts {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = exec.CommandContext(ctx, "ssh", append(append(sshOpts(hs.Key), hs.controlOpts()...), "-O", "exit", "root@"+h.IP)...).Run()
+		cancel()
+	}
+}
 
 // exec runs a shell command inside the host (all its namespaces), bounded.
 func (h *host) exec(script string) (string, error) {
@@ -366,7 +409,7 @@ func (h *host) stop() {
 	}
 	h.nspawn = nil
 	// /run is not a tmpfs here, so nspawn's propagation directory stays.
-	_ = os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", h.Name))
+	_ = os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", h.Machine))
 }
 
 // unmount removes the overlay (after stop: cleanups run last-in first-out).

@@ -43,7 +43,7 @@ func TestPlanHosts(t *testing.T) {
 	l.pki = filepath.Join(l.dir, "pki")
 
 	start := time.Now()
-	l.hs = bootHosts(t, names, func(h *host) {
+	l.hs = bootHosts(t, planNetwork, names, func(h *host) {
 		// rsync is what the default install hook runs on both ends; the
 		// minbase image has none: this machine's (same Debian release, see
 		// hosts/rootfs.sh) with the libraries the image lacks.
@@ -113,7 +113,7 @@ func TestPlanHosts(t *testing.T) {
 	s5 := l.spec(names[:4], to)
 	l.runPlan("ansible-grow", s4, s5, "ETCDGEN_HOOKS="+hooks, "ETCDGEN_ETCD_DIR=", "ANSIBLE_REMOTE_USER=root",
 		"ANSIBLE_PRIVATE_KEY_FILE="+l.hs.Key, "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True",
-		"ANSIBLE_SSH_ARGS=-o UserKnownHostsFile=/dev/null -o ControlMaster=no -o LogLevel=ERROR",
+		"ANSIBLE_SSH_ARGS="+l.hs.AnsibleSSHArgs(),
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=False")
 	l.checkMembers(names[:4], to)
 	l.get("k3", "upgraded")
@@ -136,7 +136,7 @@ type hostLab struct {
 	n       int
 }
 
-// spec writes a spec with these members (etcdN at hostNet.(10+N)),
+// spec writes a spec with these members (etcdN at planNetwork.Net.(10+N)),
 // running as the service user etcd with backups and defrag, and issues
 // their certificates into the one CA.
 func (l *hostLab) spec(members []string, version string) string {
@@ -144,7 +144,7 @@ func (l *hostLab) spec(members []string, version string) string {
 	fmt.Fprintf(&b, "name: \"e2e-hosts\"\nversion: %q\nhost: {user: \"etcd\"}\n", version)
 	b.WriteString("backup: {enabled: true}\ndefrag: {enabled: true}\nmembers: [\n")
 	for _, n := range members {
-		fmt.Fprintf(&b, "\t{name: %q, ip: \"%s.%d\"},\n", n, hostNet, 10+int(n[len(n)-1]-'0'))
+		fmt.Fprintf(&b, "\t{name: %q, ip: \"%s.%d\"},\n", n, planNetwork.Net, 10+int(n[len(n)-1]-'0'))
 	}
 	b.WriteString("]\n")
 	l.n++
@@ -213,7 +213,7 @@ func (l *hostLab) versionOf(spec string) string {
 func (l *hostLab) ctl(args ...string) (string, error) {
 	var eps []string
 	for _, n := range l.members {
-		eps = append(eps, fmt.Sprintf("https://%s.%d:2379", hostNet, 10+int(n[len(n)-1]-'0')))
+		eps = append(eps, fmt.Sprintf("https://%s.%d:2379", planNetwork.Net, 10+int(n[len(n)-1]-'0')))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -299,7 +299,7 @@ func (l *hostLab) checkMembers(want []string, version string) {
 func (l *hostLab) moveLeader(name string) {
 	t := l.t
 	t.Helper()
-	target := fmt.Sprintf("https://%s.%d:2379", hostNet, 10+int(name[len(name)-1]-'0'))
+	target := fmt.Sprintf("https://%s.%d:2379", planNetwork.Net, 10+int(name[len(name)-1]-'0'))
 	var targetID, leader uint64
 	var leaderEP string
 	for _, s := range l.status() {
