@@ -259,11 +259,7 @@ func OldModel(c *Cluster, m *render.Model) (*render.Model, error) {
 			why = append(why, fmt.Sprintf("member %x: peer URL %s has no IP address; plan from the spec it was made with (--from)", lm.ID, lm.PeerURLs[0]))
 			continue
 		}
-		name := lm.Name
-		if name == "" {
-			name = fmt.Sprintf("unstarted-%x", lm.ID)
-		}
-		spec.Members = append(spec.Members, schema.Member{Name: name, IP: ip.String(), InitialState: "existing"})
+		spec.Members = append(spec.Members, schema.Member{Name: specName(lm), IP: ip.String(), InitialState: "existing"})
 	}
 	if len(why) > 0 {
 		return nil, fmt.Errorf("the running cluster: %s", strings.Join(why, "; "))
@@ -275,7 +271,7 @@ func OldModel(c *Cluster, m *render.Model) (*render.Model, error) {
 	for i, om := range old.Members {
 		var want string
 		for _, lm := range c.Members {
-			if lm.Name == om.Name || fmt.Sprintf("unstarted-%x", lm.ID) == om.Name {
+			if specName(lm) == om.Name {
 				want = lm.PeerURLs[0]
 			}
 		}
@@ -284,6 +280,35 @@ func OldModel(c *Cluster, m *render.Model) (*render.Model, error) {
 		}
 	}
 	return old, nil
+}
+
+// specName is a live member's name in OldModel's spec: a member added but
+// never started has none yet.
+func specName(lm Member) string {
+	if lm.Name == "" {
+		return fmt.Sprintf("unstarted-%x", lm.ID)
+	}
+	return lm.Name
+}
+
+// Down names the members (as OldModel names them) that answer on none of
+// their client URLs: stopped, unreachable, or added and never started.
+// plan.DiffLive counts them out of the quorum, so a plan that would lose
+// it with them down is refused before anything runs.
+func Down(c *Cluster) map[string]bool {
+	down := map[string]bool{}
+	for _, lm := range c.Members {
+		up := false
+		for _, u := range lm.ClientURLs {
+			if st, ok := c.Status[u]; ok && st.Err == "" {
+				up = true
+			}
+		}
+		if !up {
+			down[specName(lm)] = true
+		}
+	}
+	return down
 }
 
 func less(a, b string) bool {

@@ -121,7 +121,13 @@ func number(p *Plan) {
 }
 
 // Diff plans the change from old to new, both resolved from specs.
-func Diff(old, new *render.Model) (*Plan, error) {
+func Diff(old, new *render.Model) (*Plan, error) { return DiffLive(old, new, nil) }
+
+// DiffLive is Diff from the running cluster (plan --live): down names the
+// old members that do not answer (live.Down). The quorum is simulated with
+// them down, as with the members marked replace, so a plan that the
+// cluster as it is could not survive is refused before anything runs.
+func DiffLive(old, new *render.Model, down map[string]bool) (*Plan, error) {
 	if len(old.Members) == 0 || len(new.Members) == 0 {
 		return kubeDiff(old, new) // k8s.go
 	}
@@ -219,7 +225,8 @@ func Diff(old, new *render.Model) (*Plan, error) {
 	}
 
 	// Quorum, simulated over the steps in order: voters and which of them
-	// are healthy. Members marked replace are down (their data is lost).
+	// are healthy. Members marked replace are down (their data is lost),
+	// and so are those the running cluster reports down.
 	voters := []string{}
 	healthy := map[string]bool{}
 	at := map[string]*render.Member{} // where each voter runs now
@@ -227,7 +234,7 @@ func Diff(old, new *render.Model) (*Plan, error) {
 		om := &old.Members[i]
 		at[om.Name] = om
 		voters = append(voters, om.Name)
-		healthy[om.Name] = !(newBy[om.Name] != nil && specMember(new, om.Name).Replace)
+		healthy[om.Name] = !down[om.Name] && !(newBy[om.Name] != nil && specMember(new, om.Name).Replace)
 	}
 	countHealthy := func() int {
 		n := 0
@@ -253,7 +260,17 @@ func Diff(old, new *render.Model) (*Plan, error) {
 			}
 		}
 	}
-	if !checkQuorum("with the members marked replace: true down") {
+	when := "with the members marked replace: true down"
+	var silent []string
+	for i := range old.Members {
+		if down[old.Members[i].Name] {
+			silent = append(silent, old.Members[i].Name)
+		}
+	}
+	if len(silent) > 0 {
+		when = fmt.Sprintf("with %s not answering and the members marked replace: true down", strings.Join(silent, ", "))
+	}
+	if !checkQuorum(when) {
 		return nil, &Refused{why}
 	}
 
@@ -339,6 +356,8 @@ func Diff(old, new *render.Model) (*Plan, error) {
 	if versionChange && len(why) == 0 {
 		if len(old.Members) < 3 {
 			refuse("quorum: a rolling upgrade stops one member at a time; with %d member(s) that loses the quorum; add members first, or upgrade with downtime by hand", len(old.Members))
+		} else if h := countHealthy(); h-1 < quorum(len(voters)) {
+			refuse("quorum: a rolling upgrade stops one member at a time; with %s not answering, %d of %d voting members are healthy and stopping one more loses the quorum of %d; bring them back (or replace them) first", strings.Join(silent, ", "), h, len(voters), quorum(len(voters)))
 		} else {
 			p.Steps = append(p.Steps, Step{Kind: Snapshot, Version: ov.String(), Voters: append([]string(nil), voters...),
 				Why: fmt.Sprintf("Before the upgrade from %s to %s: a snapshot from the leader, verified with etcdutl snapshot status, kept in the plan's state directory. It is the way back (etcd's upgrade guide).", ov, nv)})

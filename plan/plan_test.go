@@ -190,3 +190,38 @@ func TestScriptSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffLiveDown: members the running cluster reports down count out of
+// the quorum (plan --live), as members marked replace do.
+func TestDiffLiveDown(t *testing.T) {
+	three := m(t, "3.7.3", a, b, c)
+	two := m(t, "3.7.3", a, b)
+	// Removing c with a and b up is safe; with b down, a alone is not a
+	// quorum of the two left.
+	if _, err := DiffLive(three, two, nil); err != nil {
+		t.Fatalf("nobody down: %v", err)
+	}
+	_, err := DiffLive(three, two, map[string]bool{"b": true})
+	var r *Refused
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "after removing c, 1 of 2 voting members are healthy") {
+		t.Fatalf("b down, c removed: %v; want refused for the quorum", err)
+	}
+	// Removing the member that is down is safe.
+	if p, err := DiffLive(three, m(t, "3.7.3", a, c), map[string]bool{"b": true}); err != nil || kinds(p) != "01-remove-b" {
+		t.Fatalf("b down, b removed: %v %v", p, err)
+	}
+	// Two of three down: nothing can be planned.
+	_, err = DiffLive(three, m(t, "3.7.3", a, b, c, d), map[string]bool{"b": true, "c": true})
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "with b, c not answering") {
+		t.Fatalf("b and c down: %v; want refused, naming them", err)
+	}
+	// A rolling upgrade stops one member at a time: with one of three
+	// down, stopping another loses the quorum.
+	if _, err := DiffLive(three, m(t, "3.7.4", a, b, c), nil); err != nil {
+		t.Fatalf("upgrade, nobody down: %v", err)
+	}
+	_, err = DiffLive(three, m(t, "3.7.4", a, b, c), map[string]bool{"c": true})
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), "with c not answering, 2 of 3 voting members are healthy") {
+		t.Fatalf("upgrade with c down: %v; want refused", err)
+	}
+}

@@ -91,7 +91,7 @@ func (c *PlanCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if p, err = plan.Diff(old, newSpec); err != nil {
+		if p, err = plan.DiffLive(old, newSpec, live.Down(cl)); err != nil {
 			return err
 		}
 		if newSpec.Bundle != nil && newSpec.TLS.Enabled {
