@@ -502,7 +502,8 @@ func (c *consumers) read(root string) map[string]bool {
 // bash, started with PATH alone in its environment, sources each file in a
 // subshell (a fork: each file sees a fresh copy of that shell and nothing
 // of the others) in the file's own scratch directory, so a command that
-// ran leaves a file there; env -0 prints what the subshell exports.
+// ran leaves a file there; env -0 prints what the subshell exports (exec:
+// a fork per file is most of the cost).
 func (c *consumers) sourceAll(files []string) {
 	t := c.t
 	if len(files) == 0 {
@@ -511,7 +512,7 @@ func (c *consumers) sourceAll(files []string) {
 	dir := t.TempDir()
 	args := []string{"-c", `
 while [ $# -gt 0 ]; do
-	( cd "$1" || exit 1; set -a; . "$2"; set +a; env -0 >"$3" )
+	( cd "$1" || exit 1; set -a; . "$2"; set +a; exec env -0 >"$3" )
 	shift 3
 done`, "bash"}
 	for i, f := range files {
