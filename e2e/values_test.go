@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,10 @@ import (
 // accepts the unit. The fixed values always run; ETCDGEN_PROPERTY_N adds
 // random ones (ETCDGEN_PROPERTY_SEED picks the sequence) for longer runs
 // by hand.
+//
+// Cost: one validate and one render take every spec, and each consumer
+// that can read many files in one process does (see consumers); a process
+// per spec and consumer cost about 3 CPU-minutes.
 
 // stringFields are the spec's string fields, as JSON paths into base().
 var stringFields = []string{
@@ -113,22 +118,65 @@ func TestSpecValuesReachConsumers(t *testing.T) {
 		cases = append(cases, tc{stringFields[rng.IntN(len(stringFields))], b.String()})
 	}
 
-	// One validate over a directory of specs: it reports every spec's
-	// problems at once.
 	dir := t.TempDir()
 	specs := filepath.Join(dir, "specs")
 	must(t, os.Mkdir(specs, 0o755))
+	// Each case's cluster is p<case> (its value, for the name field), so
+	// one validate and one render take them all.
+	nameOf := func(i int) string {
+		if cases[i].field == "name" {
+			return cases[i].value
+		}
+		return fmt.Sprintf("p%d", i)
+	}
+	files := make([]string, len(cases))
 	for i, c := range cases {
-		s := base(fmt.Sprintf("p%d", i))
+		s := base(nameOf(i))
 		set(s, c.field, c.value)
 		data, err := json.MarshalIndent(s, "", "  ")
 		must(t, err)
-		must(t, os.WriteFile(filepath.Join(specs, fmt.Sprintf("s%04d.json", i)), data, 0o644))
+		files[i] = fmt.Sprintf("s%04d.json", i)
+		must(t, os.WriteFile(filepath.Join(specs, files[i]), data, 0o644))
 	}
-	cmd := exec.Command(etcdgenBin, "validate", specs)
+	// byName splits cases into groups holding each cluster name once (one
+	// validate or render call refuses two specs of one name; random name
+	// values may repeat): a process per spec costs more than the work,
+	// mostly the schema's compilation.
+	byName := func(idx []int) [][]int {
+		var groups [][]int
+		var names []map[string]bool
+		for _, i := range idx {
+			n := nameOf(i)
+			g := 0
+			for g < len(names) && names[g][n] {
+				g++
+			}
+			if g == len(names) {
+				names = append(names, map[string]bool{})
+				groups = append(groups, nil)
+			}
+			names[g][n] = true
+			groups[g] = append(groups[g], i)
+		}
+		return groups
+	}
+	all := make([]int, len(cases))
+	for i := range all {
+		all[i] = i
+	}
+	runs := map[string]*usage{} // processes and CPU, by program
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	_ = cmd.Run()
+	validates := byName(all)
+	for _, g := range validates {
+		args := []string{"validate"}
+		for _, i := range g {
+			args = append(args, filepath.Join(specs, files[i]))
+		}
+		cmd := exec.Command(etcdgenBin, args...)
+		cmd.Stderr = &stderr
+		_ = cmd.Run()
+		account(runs, "etcdgen validate", cmd)
+	}
 	refused := map[string]bool{}
 	posRe := regexp.MustCompile(`^` + regexp.QuoteMeta(specs) + `/(s[0-9]{4}\.json):([0-9]+):([0-9]+): \S`)
 	for _, line := range strings.Split(stderr.String(), "\n") {
@@ -146,31 +194,72 @@ func TestSpecValuesReachConsumers(t *testing.T) {
 		t.Fatalf("validate:\n%s", stderr.String())
 	}
 
-	// Render the accepted ones, each alone (a refused render must not
-	// hide another's), and hand the output to the consumers.
-	accepted := 0
-	for i, c := range cases {
-		file := fmt.Sprintf("s%04d.json", i)
-		if refused[file] {
+	// Render the accepted ones, a group at a time, and hand the output to
+	// the consumers. A failed group is rendered again spec by spec, so one
+	// refused render does not hide another's.
+	var accepted []int
+	for i := range cases {
+		if !refused[files[i]] {
+			accepted = append(accepted, i)
+		}
+	}
+	roots := map[int]string{} // case -> its cluster's render
+	renders := byName(accepted)
+	for g, group := range renders {
+		out := filepath.Join(dir, "out", fmt.Sprintf("g%d", g))
+		args := []string{"render", "--out", out}
+		for _, i := range group {
+			args = append(args, filepath.Join(specs, files[i]))
+		}
+		r := exec.Command(etcdgenBin, args...)
+		err := r.Run()
+		account(runs, "etcdgen render", r)
+		if err == nil {
+			for _, i := range group {
+				roots[i] = filepath.Join(out, nameOf(i))
+			}
 			continue
 		}
-		accepted++
-		out := filepath.Join(dir, "out", file)
-		r := exec.Command(etcdgenBin, "render", "--out", out, filepath.Join(specs, file))
-		if b, err := r.CombinedOutput(); err != nil {
-			t.Errorf("%s=%q: validate accepted it, render failed: %v\n%s", c.field, c.value, err, b)
-			continue
+		for _, i := range group {
+			c := cases[i]
+			out := filepath.Join(dir, "out", files[i])
+			r := exec.Command(etcdgenBin, "render", "--out", out, filepath.Join(specs, files[i]))
+			b, err := r.CombinedOutput()
+			account(runs, "etcdgen render", r)
+			if err != nil {
+				t.Errorf("%s=%q: validate accepted it, render failed: %v\n%s", c.field, c.value, err, b)
+				continue
+			}
+			roots[i] = filepath.Join(out, nameOf(i))
 		}
-		cluster := fmt.Sprintf("p%d", i)
-		if c.field == "name" {
-			cluster = c.value
+	}
+
+	var rendered []int
+	var rootsOf []string
+	for _, i := range accepted {
+		c, root := cases[i], roots[i]
+		switch {
+		case root == "":
+		case !exists(root):
+			t.Errorf("%s=%q: render succeeded but wrote no %s", c.field, c.value, root)
+		default:
+			rendered = append(rendered, i)
+			rootsOf = append(rootsOf, root)
 		}
-		seen := consumersRead(t, helm, filepath.Join(out, cluster))
+	}
+	cons := newConsumers(t, helm, rootsOf, runs)
+	for _, i := range rendered {
+		c, root := cases[i], roots[i]
+		seen := cons.read(root)
 		if c.value != "" && len(c.value) > 2 && !seen[c.value] && !containsIn(seen, c.value) {
 			t.Errorf("%s=%q: accepted, but no consumer read the value literally", c.field, c.value)
 		}
 	}
-	t.Logf("%d values: %d refused with a position, %d accepted and read back by bash, systemd's reader, ansible-inventory and helm", len(cases), len(refused), accepted)
+	t.Logf("%d values: %d refused with a position, %d accepted and read back by bash, systemd's reader, ansible-inventory and helm", len(cases), len(refused), len(accepted))
+	var self syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	t.Logf("CPU: %v; this test process (and all others of the binary) %.1fs", runs,
+		time.Duration(syscall.TimevalToNsec(self.Utime)+syscall.TimevalToNsec(self.Stime)).Seconds())
 }
 
 // base is a valid spec touching every string field.
@@ -247,22 +336,117 @@ func set(s map[string]any, path string, v string) {
 	}
 }
 
-// consumersRead runs every consumer on one cluster's render and returns
-// the strings they read; it fails the test where two readers of one file
-// disagree.
-func consumersRead(t *testing.T, helm, root string) map[string]bool {
-	seen := map[string]bool{}
+// consumers runs the real consumers on renders. Where a consumer can read
+// many files in one process, it does (a process per file cost far more than
+// the reading): bash sources every env file in a subshell of one bash,
+// systemd-analyze verifies every unit in one call, and ansible reads every
+// inventory through ansible-inventory's own code in one Python process
+// (testdata/ansible-inventory-list.py). helm template takes one chart.
+type consumers struct {
+	t       *testing.T
+	helm    string
+	bash    map[string]bashRun    // by env file
+	verify  map[string][]string   // by unit: systemd-analyze's messages
+	ansible map[string]ansibleRun // by inventory
+	runs    map[string]*usage     // by program
+}
+
+// usage is what a consumer cost: processes and their CPU time.
+type usage struct {
+	n   int
+	cpu time.Duration
+}
+
+func (u *usage) String() string { return fmt.Sprintf("%d runs %.1fs CPU", u.n, u.cpu.Seconds()) }
+
+func (c *consumers) ran(name string, cmd *exec.Cmd) { account(c.runs, name, cmd) }
+
+func account(runs map[string]*usage, name string, cmd *exec.Cmd) {
+	u := runs[name]
+	if u == nil {
+		u = &usage{}
+		runs[name] = u
+	}
+	u.n++
+	if ps := cmd.ProcessState; ps != nil {
+		u.cpu += ps.UserTime() + ps.SystemTime()
+	}
+}
+
+type bashRun struct {
+	vars map[string]string
+	left string // a file a command left in the scratch directory
+	err  error
+}
+
+type ansibleRun struct {
+	List struct {
+		Meta struct {
+			Hostvars map[string]map[string]any `json:"hostvars"`
+		} `json:"_meta"`
+	} `json:"list"`
+	Error string `json:"error"`
+}
+
+// envFiles, units and inventory are the files of one render the consumers
+// read.
+func envFiles(root string) []string {
 	envs, _ := filepath.Glob(filepath.Join(root, "systemd", "*", "etc", "etcd", "*"))
 	more, _ := filepath.Glob(filepath.Join(root, "apiserver", "*.env"))
-	for _, f := range append(envs, more...) {
-		for k, v := range envBothWays(t, f) {
+	return append(envs, more...)
+}
+
+func unit(root string) string {
+	units, _ := filepath.Glob(filepath.Join(root, "systemd", "*", "etc", "systemd", "system", "etcd.service"))
+	if len(units) == 0 {
+		return ""
+	}
+	return units[0]
+}
+
+func inventory(root string) string {
+	if inv := filepath.Join(root, "ansible", "inventory.yaml"); exists(inv) {
+		return inv
+	}
+	return ""
+}
+
+// newConsumers runs the batch consumers on every render of roots.
+func newConsumers(t *testing.T, helm string, roots []string, runs map[string]*usage) *consumers {
+	c := &consumers{t: t, helm: helm, bash: map[string]bashRun{}, verify: map[string][]string{},
+		ansible: map[string]ansibleRun{}, runs: runs}
+	var envs, units, invs []string
+	for _, root := range roots {
+		envs = append(envs, envFiles(root)...)
+		if u := unit(root); u != "" {
+			units = append(units, u)
+		}
+		if inv := inventory(root); inv != "" {
+			invs = append(invs, inv)
+		}
+	}
+	c.sourceAll(envs)
+	c.verifyAll(units)
+	c.readInventories(invs)
+	return c
+}
+
+// read checks one cluster's render with every consumer and returns the
+// strings they read; it fails the test where two readers of one file
+// disagree.
+func (c *consumers) read(root string) map[string]bool {
+	t := c.t
+	seen := map[string]bool{}
+	for _, f := range envFiles(root) {
+		for k, v := range c.envBothWays(f) {
 			seen[k+"="+v], seen[v] = true, true
 		}
 	}
-	units, _ := filepath.Glob(filepath.Join(root, "systemd", "*", "etc", "systemd", "system", "etcd.service"))
-	if len(units) > 0 {
-		verifyUnit(t, units[0])
-		for _, line := range strings.Split(string(read(t, units[0])), "\n") {
+	if u := unit(root); u != "" {
+		for _, line := range c.verify[u] {
+			t.Errorf("systemd-analyze verify %s: %s", u, line)
+		}
+		for _, line := range strings.Split(string(read(t, u)), "\n") {
 			if _, v, ok := strings.Cut(line, "="); ok {
 				seen[strings.NewReplacer("%%", "%", "$$", "$").Replace(v)] = true
 			}
@@ -276,8 +460,8 @@ func consumersRead(t *testing.T, helm, root string) map[string]bool {
 		}
 		collect(v, seen)
 	}
-	if inv := filepath.Join(root, "ansible", "inventory.yaml"); exists(inv) {
-		collect(ansibleRead(t, inv), seen)
+	if inv := inventory(root); inv != "" {
+		collect(c.ansibleRead(inv), seen)
 	}
 	if chart := filepath.Join(root, "helm"); exists(chart) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -296,7 +480,9 @@ func consumersRead(t *testing.T, helm, root string) map[string]bool {
 				}
 			}
 		}
-		out, err := exec.CommandContext(ctx, helm, "template", "etcd", chart, "-n", ns).Output()
+		cmd := exec.CommandContext(ctx, c.helm, "template", "etcd", chart, "-n", ns)
+		out, err := cmd.Output()
+		c.ran("helm template", cmd)
 		if err != nil {
 			t.Errorf("helm template %s -n %s: %v", chart, ns, err)
 		} else {
@@ -312,74 +498,195 @@ func consumersRead(t *testing.T, helm, root string) map[string]bool {
 	return seen
 }
 
-// envBothWays reads an env file as bash does after `set -a; . file` (in a
-// scratch directory, so a command that ran would leave a file) and as
-// systemd's EnvironmentFile= does, and insists they agree.
-func envBothWays(t *testing.T, file string) map[string]string {
+// sourceAll reads every env file as bash does after `set -a; . file`: one
+// bash, started with PATH alone in its environment, sources each file in a
+// subshell (a fork: each file sees a fresh copy of that shell and nothing
+// of the others) in the file's own scratch directory, so a command that
+// ran leaves a file there; env -0 prints what the subshell exports (exec:
+// a fork per file is most of the cost).
+func (c *consumers) sourceAll(files []string) {
+	t := c.t
+	if len(files) == 0 {
+		return
+	}
+	dir := t.TempDir()
+	args := []string{"-c", `
+while [ $# -gt 0 ]; do
+	( cd "$1" || exit 1; set -a; . "$2"; set +a; exec env -0 >"$3" )
+	shift 3
+done`, "bash"}
+	for i, f := range files {
+		scratch := filepath.Join(dir, fmt.Sprintf("s%d", i))
+		must(t, os.Mkdir(scratch, 0o755))
+		args = append(args, scratch, f, filepath.Join(dir, fmt.Sprintf("env%d", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	c.ran("bash", cmd)
+	if err != nil {
+		t.Fatalf("bash sourcing %d env files: %v\n%s", len(files), err, out)
+	}
+	for i, f := range files {
+		out, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("env%d", i)))
+		if err != nil {
+			c.bash[f] = bashRun{err: err}
+			continue
+		}
+		r := bashRun{vars: map[string]string{}}
+		for _, kv := range strings.Split(string(out), "\x00") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				r.vars[k] = v
+			}
+		}
+		if left, _ := os.ReadDir(filepath.Join(dir, fmt.Sprintf("s%d", i))); len(left) > 0 {
+			r.left = left[0].Name()
+		}
+		c.bash[f] = r
+	}
+}
+
+// envBothWays reads an env file as bash does (sourceAll) and as systemd's
+// EnvironmentFile= does, and insists they agree.
+func (c *consumers) envBothWays(file string) map[string]string {
+	t := c.t
 	vars, err := readEnvFile(file)
 	if err != nil {
 		t.Errorf("systemd's reading of %s: %v", file, err)
 		return nil
 	}
-	scratch := t.TempDir()
-	cmd := exec.Command("bash", "-c", `set -a; . "$1"; set +a; env -0`, "bash", file)
-	cmd.Dir = scratch
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Errorf("bash sourcing %s: %v", file, err)
+	r, ok := c.bash[file]
+	if !ok || r.err != nil {
+		t.Errorf("bash sourcing %s: no output: %v", file, r.err)
 		return nil
 	}
-	bash := map[string]string{}
-	for _, kv := range strings.Split(string(out), "\x00") {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			bash[k] = v
-		}
-	}
-	if left, _ := os.ReadDir(scratch); len(left) > 0 {
-		t.Errorf("sourcing %s ran a command: it left %s", file, left[0].Name())
+	if r.left != "" {
+		t.Errorf("sourcing %s ran a command: it left %s", file, r.left)
 	}
 	got := map[string]string{}
 	for _, v := range vars {
 		got[v.Key] = v.Value
-		if bash[v.Key] != v.Value {
-			t.Errorf("%s: %s is %q to systemd, %q to bash", file, v.Key, v.Value, bash[v.Key])
+		if r.vars[v.Key] != v.Value {
+			t.Errorf("%s: %s is %q to systemd, %q to bash", file, v.Key, v.Value, r.vars[v.Key])
 		}
 	}
 	return got
 }
 
-func verifyUnit(t *testing.T, unit string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// verifyAll runs one systemd-analyze verify on every unit. The units are
+// all etcd.service and verify would load one unit of a name, so each is
+// copied to etcd-u<i>.service (the unit names nothing by its own name: no
+// specifier, no Alias=); each message names the copy's path or unit name,
+// which tells whose it is.
+func (c *consumers) verifyAll(units []string) {
+	t := c.t
+	if len(units) == 0 {
+		return
+	}
+	dir := t.TempDir()
+	args := []string{"verify", "--man=no"}
+	names := make([]string, len(units))
+	for i, u := range units {
+		names[i] = fmt.Sprintf("etcd-u%d.service", i)
+		copied := filepath.Join(dir, names[i])
+		must(t, os.WriteFile(copied, read(t, u), 0o644))
+		args = append(args, copied)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, _ := exec.CommandContext(ctx, "systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "systemd-analyze", args...)
+	out, _ := cmd.CombinedOutput()
+	c.ran("systemd-analyze verify", cmd)
+	if ctx.Err() != nil {
+		t.Fatalf("systemd-analyze verify on %d units: %v", len(units), ctx.Err())
+	}
+	name := regexp.MustCompile(`etcd-u([0-9]+)\.service\b`)
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		// The binary and the user exist on a member host, not here.
 		if line == "" || strings.Contains(line, "is not executable") || strings.Contains(line, "No such file") {
 			continue
 		}
-		t.Errorf("systemd-analyze verify %s: %s", unit, line)
+		m := name.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("systemd-analyze verify: %s", line)
+			continue
+		}
+		i, _ := strconv.Atoi(m[1])
+		u := units[i]
+		line = strings.ReplaceAll(line, filepath.Join(dir, names[i]), u)
+		c.verify[u] = append(c.verify[u], strings.ReplaceAll(line, names[i], "etcd.service"))
+	}
+}
+
+// readInventories has ansible read every inventory: one Python process
+// runs ansible-inventory --list's own code on each (see
+// testdata/ansible-inventory-list.py), under the interpreter
+// ansible-inventory runs under. One real `ansible-inventory --list`, on
+// the last inventory (the one most exposed to state left by the others),
+// checks that the batch reads what the command reads.
+func (c *consumers) readInventories(invs []string) {
+	t := c.t
+	if len(invs) == 0 {
+		return
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "ansible-inventory-list.py"))
+	must(t, err)
+	ai, err := exec.LookPath("ansible-inventory")
+	must(t, err)
+	first, _, _ := strings.Cut(string(read(t, ai)), "\n")
+	interp := strings.Fields(strings.TrimPrefix(first, "#!"))
+	if !strings.HasPrefix(first, "#!") || len(interp) == 0 {
+		t.Fatalf("%s: no #! line: %q", ai, first)
+	}
+	env := append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+t.TempDir(), "ANSIBLE_HOME="+t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	args := append(append(interp[1:], script), invs...)
+	cmd := exec.CommandContext(ctx, interp[0], args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	c.ran("ansible (one python3)", cmd)
+	if err != nil {
+		t.Fatalf("%s %s on %d inventories: %v\n%s", interp[0], script, len(invs), err, stderr.Bytes())
+	}
+	must(t, json.Unmarshal(out, &c.ansible))
+	var batch map[string]struct {
+		List any `json:"list"`
+	}
+	must(t, json.Unmarshal(out, &batch))
+
+	inv := invs[len(invs)-1]
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli := exec.CommandContext(ctx, "ansible-inventory", "-i", inv, "--list")
+	cli.Env = env
+	out, err = cli.Output()
+	c.ran("ansible-inventory", cli)
+	if err != nil {
+		t.Fatalf("ansible-inventory -i %s --list: %v", inv, err)
+	}
+	var want any
+	must(t, json.Unmarshal(out, &want))
+	if got := batch[inv].List; !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: the batch read\n%v\nansible-inventory --list read\n%v", inv, got, want)
 	}
 }
 
 // ansibleRead is the inventory as ansible-inventory reads it; it must be
 // what a YAML decoder reads, with no Jinja delimiter in any value.
-func ansibleRead(t *testing.T, inv string) any {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ansible-inventory", "-i", inv, "--list")
-	cmd.Env = append(os.Environ(), "ANSIBLE_LOCAL_TEMP="+t.TempDir(), "ANSIBLE_HOME="+t.TempDir())
-	out, err := cmd.Output()
-	if err != nil {
-		t.Errorf("ansible-inventory %s: %v", inv, err)
+func (c *consumers) ansibleRead(inv string) any {
+	t := c.t
+	r, ok := c.ansible[inv]
+	if !ok || r.Error != "" {
+		t.Errorf("ansible-inventory %s: not read: %q", inv, r.Error)
 		return nil
 	}
-	var list struct {
-		Meta struct {
-			Hostvars map[string]map[string]any `json:"hostvars"`
-		} `json:"_meta"`
-	}
-	must(t, json.Unmarshal(out, &list))
+	list := r.List
 	data, err := os.ReadFile(inv)
 	must(t, err)
 	var doc struct {
