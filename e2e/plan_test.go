@@ -449,6 +449,9 @@ func (l *planLab) startWriter(eps func() []string) *writer {
 		for i := 0; ; i++ {
 			select {
 			case <-w.stop:
+				w.mu.Lock()
+				w.maxGap = max(w.maxGap, time.Since(last))
+				w.mu.Unlock()
 				return
 			default:
 			}
@@ -477,7 +480,7 @@ func (l *planLab) startWriter(eps func() []string) *writer {
 }
 
 // check stops the writer and fails unless every acknowledged write is in
-// the cluster.
+// the cluster and writes were acknowledged throughout.
 func (w *writer) check(l *planLab, eps []string) {
 	l.t.Helper()
 	close(w.stop)
@@ -494,6 +497,13 @@ func (w *writer) check(l *planLab, eps []string) {
 			lost++
 			l.t.Errorf("acknowledged write %s is lost", k)
 		}
+	}
+	// The plans keep a quorum throughout and move leadership away before
+	// they stop a leader: a write waits at most for an election (the
+	// spec's default election timeout is 1 s). No write acknowledged for
+	// etcdctl's whole command timeout means the cluster lost its quorum.
+	if w.maxGap > 5*time.Second {
+		l.t.Errorf("the writer got no write acknowledged for %v: the cluster lost its quorum", w.maxGap.Round(time.Millisecond))
 	}
 	if len(w.acked) < 20 {
 		l.t.Errorf("the writer got only %d writes acknowledged", len(w.acked))
