@@ -68,9 +68,14 @@ func TestPlanLive(t *testing.T) {
 	l.host("m4", idx["m4"])
 	peer4 := fmt.Sprintf("https://%s:%d", l.ips["m4"], l.port+1)
 	// etcd refuses a membership change ("unhealthy cluster") until the
-	// member has been connected to a quorum for 5 s: retried, bounded.
+	// member has been connected to a quorum for 5 s: retried, bounded,
+	// about once a second (not eventually's 200 ms: an etcdctl process a
+	// try).
 	eventually(t, 30*time.Second, "member add m4", func() error {
 		_, err := l.ctl(eps[:2], "member", "add", "m4", "--learner", "--peer-urls="+peer4)
+		if err != nil {
+			time.Sleep(800 * time.Millisecond)
+		}
 		return err
 	})
 	pid, err := os.ReadFile(filepath.Join(l.hosts, "m3", "pid"))

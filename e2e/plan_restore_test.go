@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // clusterID is the cluster ID the members answer with.
@@ -39,11 +41,17 @@ func TestPlanRestore(t *testing.T) {
 	eps := l.urls(three...)
 	l.run(l.plan("plan-bootstrap", "-f", s3))
 	oldID := l.clusterID(eps)
+	// 50 keys through one client, not an etcdctl process each.
+	cli := l.client(eps)
 	for i := range 50 {
-		if _, err := l.ctl(eps, "put", "/before/"+strconv.Itoa(i), "kept"); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, "/before/"+strconv.Itoa(i), "kept")
+		cancel()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	cli.Close()
 	snap := filepath.Join(l.dir, "snap.db")
 	if out, err := l.ctl(eps[:1], "snapshot", "save", snap); err != nil {
 		t.Fatalf("snapshot save: %v\n%s", err, out)

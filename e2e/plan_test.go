@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Plans are proven by their own plan.sh on real etcd: the test renders
@@ -399,38 +404,89 @@ func (l *planLab) leader(names ...string) string {
 	return who
 }
 
+// client is one etcd client for the admin identity etcdctl uses (ctlArgs),
+// across eps; its logger is silent (a put refused while a member restarts
+// is expected, and counted by its caller).
+func (l *planLab) client(eps []string) *clientv3.Client {
+	l.t.Helper()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(read(l.t, filepath.Join(l.pki, "ca.crt")))
+	pair, err := tls.LoadX509KeyPair(filepath.Join(l.pki, "clients/admin.crt"), filepath.Join(l.pki, "clients/admin.key"))
+	must(l.t, err)
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   eps,
+		DialTimeout: 2 * time.Second,
+		TLS:         &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		Logger:      zap.NewNop(),
+	})
+	must(l.t, err)
+	return cli
+}
+
 // writer puts keys through every plan and records the acknowledged ones.
+// It puts through one gRPC client, not one etcdctl process a put: a put
+// every 50 ms through a plan of minutes cost a process each (~1700 in a
+// make test). The client balances over eps() (round robin over the
+// endpoints it is connected to, as etcdctl's own client does) and follows
+// it when the test changes it.
 type writer struct {
-	mu    sync.Mutex
-	acked []string
-	stop  chan struct{}
-	done  chan struct{}
+	mu      sync.Mutex
+	acked   []string
+	failed  int
+	maxGap  time.Duration // longest time without an acknowledged write
+	lastErr string        // the last refused put, for the log ("-": none)
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func (l *planLab) startWriter(eps func() []string) *writer {
-	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &writer{stop: make(chan struct{}), done: make(chan struct{}), lastErr: "-"}
+	cur := eps()
+	cli := l.client(cur)
 	go func() {
 		defer close(w.done)
+		defer cli.Close()
+		last := time.Now()
 		for i := 0; ; i++ {
 			select {
 			case <-w.stop:
+				w.mu.Lock()
+				w.maxGap = max(w.maxGap, time.Since(last))
+				w.mu.Unlock()
 				return
 			default:
 			}
-			key := fmt.Sprintf("/writer/%06d", i)
-			if _, err := l.ctl(eps(), "put", key, strconv.Itoa(i)); err == nil {
-				w.mu.Lock()
-				w.acked = append(w.acked, key)
-				w.mu.Unlock()
+			if e := eps(); !slices.Equal(e, cur) {
+				cur = e
+				cli.SetEndpoints(cur...)
 			}
-			time.Sleep(50 * time.Millisecond)
+			key := fmt.Sprintf("/writer/%06d", i)
+			// etcdctl's default command timeout.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := cli.Put(ctx, key, strconv.Itoa(i))
+			cancel()
+			w.mu.Lock()
+			if err == nil {
+				w.acked = append(w.acked, key)
+				w.maxGap = max(w.maxGap, time.Since(last))
+				last = time.Now()
+			} else {
+				w.failed++
+				w.lastErr = fmt.Sprintf("at %s: %v", time.Now().Format("15:04:05.000"), err)
+			}
+			w.mu.Unlock()
+			// 100 ms: an etcdctl put took ~100 ms of its own, so the
+			// old writer put at most every ~150 ms (idle) to ~1.5 s
+			// (loaded); in-process, 50 ms would double the members'
+			// raft and fsync work for no more power.
+			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 	return w
 }
 
 // check stops the writer and fails unless every acknowledged write is in
-// the cluster.
+// the cluster and writes were acknowledged throughout.
 func (w *writer) check(l *planLab, eps []string) {
 	l.t.Helper()
 	close(w.stop)
@@ -448,10 +504,19 @@ func (w *writer) check(l *planLab, eps []string) {
 			l.t.Errorf("acknowledged write %s is lost", k)
 		}
 	}
+	// The plans keep a quorum throughout and move leadership away before
+	// they stop a leader: a write waits at most for an election (the
+	// spec's default election timeout is 1 s), or for its own 5 s timeout
+	// when the client sent it to a member that was stopping (seen once
+	// under load: 5.1 s). No write acknowledged for three put timeouts
+	// means the cluster lost its quorum.
+	if w.maxGap > 15*time.Second {
+		l.t.Errorf("the writer got no write acknowledged for %v: the cluster lost its quorum", w.maxGap.Round(time.Millisecond))
+	}
 	if len(w.acked) < 20 {
 		l.t.Errorf("the writer got only %d writes acknowledged", len(w.acked))
 	}
-	l.t.Logf("writer: %d acknowledged writes, %d lost", len(w.acked), lost)
+	l.t.Logf("writer: %d acknowledged writes, %d lost, %d refused (last: %s); longest time without an acknowledged write %v", len(w.acked), lost, w.failed, w.lastErr, w.maxGap.Round(time.Millisecond))
 }
 
 // TestPlanMembership: bootstrap 3, scale 3 -> 5 (plan.sh killed at a random
