@@ -291,13 +291,18 @@ func specName(lm Member) string {
 	return lm.Name
 }
 
-// Down names the members (as OldModel names them) that answer on none of
-// their client URLs: stopped, unreachable, or added and never started.
-// plan.DiffLive counts them out of the quorum, so a plan that would lose
-// it with them down is refused before anything runs.
+// Down names the voting members (as OldModel names them) that answer on
+// none of their client URLs: stopped or unreachable. plan.DiffLive counts
+// them out of the quorum, so a plan that would lose it with them down is
+// refused before anything runs. A learner is not part of the quorum,
+// answering or not (one added and never started has no client URL), so
+// it is never down here.
 func Down(c *Cluster) map[string]bool {
 	down := map[string]bool{}
 	for _, lm := range c.Members {
+		if lm.IsLearner {
+			continue
+		}
 		up := false
 		for _, u := range lm.ClientURLs {
 			if st, ok := c.Status[u]; ok && st.Err == "" {
