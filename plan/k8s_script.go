@@ -162,35 +162,18 @@ func kubeMarkdown(p *Plan) []byte {
 	return b.Bytes()
 }
 
-const kubeHeader = `#
-#   ./plan.sh             run the steps (again after a failure: done steps are skipped)
-#   ./plan.sh --dry-run   print the steps, touch nothing
-#
-# kubectl comes from PATH and uses the environment's KUBECONFIG and context.
+const kubeHeader = usageComment + `# kubectl comes from PATH and uses the environment's KUBECONFIG and context.
 # etcdctl runs inside a healthy pod (kubectl exec) with the pod's own ETCDCTL_*
 # environment. Waits are bounded: ETCDGEN_WAIT seconds (default 300), polling
 # every ETCDGEN_POLL seconds (default 2).
 set -euo pipefail
 # A failing kubectl inside $(...) fails the step too (bash 4.4).
 shopt -s inherit_errexit
-
-PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-DRY_RUN=false
-case ${1:-} in
---dry-run) DRY_RUN=true ;;
-'') ;;
-*)
-	echo "usage: $0 [--dry-run]" >&2
-	exit 2
-	;;
-esac
-`
+` + argsShell
 
 // kubeLibrary is the fixed part of a Kubernetes plan.sh. It holds no value
 // from a spec.
-const kubeLibrary = `
-say() { printf '%s\n' "$*"; }
-
+const kubeLibrary = sayShell + `
 WAIT=${ETCDGEN_WAIT:-300}
 POLL=${ETCDGEN_POLL:-2}
 TRIES=$((POLL > 0 ? (WAIT + POLL - 1) / POLL : WAIT))
@@ -304,61 +287,34 @@ need_quorum() {
 	fi
 }
 
-# remove_member POD ID: member remove through POD, a pod that stays (a
-# member stops itself when it applies its own removal, often before it
-# answers). If the answer is lost anyway, the member list says whether the
-# removal went through.
-#
-# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
-# has just taken over refuses a removal until it has been connected to its
-# peers for 5 s (see add_learner).
+# remove_member POD ID: member remove through POD, a pod that stays,
+# retried while a leader that has just taken over refuses it.
 remove_member() {
-	local i out all
-	for ((i = 0; i < 30; i++)); do
-		if out=$(kctl "$1" member remove "$2" 2>&1 >/dev/null); then
-			return 0
-		fi
-		all=$(members "$1")
-		if ! awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-			say "  the removal went through (its answer was lost)"
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to remove $2 for 60s: the cluster is not healthy" >&2
-	return 1
+	retry_unhealthy "remove $2" 30 2 removed "$1" "$2" -- kctl "$1" member remove "$2"
 }
 
-# add_learner POD NAME PEER_URL: member add --learner through POD, retried
-# (bounded) while etcd answers "unhealthy cluster" (with strict
-# reconfiguration checks etcd refuses a membership change until the
-# member it asks has been connected to a quorum for 5 s). Each retry first
-# looks whether an earlier answer was lost after the add.
-add_learner() {
-	local i out=''
-	say "  member add $2 --learner"
-	for ((i = 0; i < TRIES; i++)); do
-		if [[ -n $(member_line "$1" "$3") ]]; then
-			return 0
-		fi
-		if out=$(kctl "$1" member add "$2" --peer-urls="$3" --learner 2>&1 >/dev/null); then
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep "$POLL"
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to add $2 for ${WAIT}s: the cluster is not healthy" >&2
-	return 1
+# removed POD ID: the member list (through POD) no longer has ID.
+removed() {
+	local all
+	all=$(members "$1") || return 1
+	if awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+		return 1
+	fi
+	say "  the removal went through (its answer was lost)"
 }
+
+# add_learner POD NAME PEER_URL: member add --learner through POD (unless
+# an earlier run's add went through), retried while etcd refuses it for a
+# moment.
+add_learner() {
+	say "  member add $2 --learner"
+	if learner_added "$1" "$3"; then
+		return 0
+	fi
+	retry_unhealthy "add $2" "$TRIES" "$POLL" learner_added "$1" "$3" -- kctl "$1" member add "$2" --peer-urls="$3" --learner
+}
+
+learner_added() { [[ -n $(member_line "$1" "$2") ]]; }
 
 # promote POD ID NAME: member promote through POD, retried (bounded) while
 # the learner catches up ("can only promote a learner member which is in
@@ -518,15 +474,6 @@ step_scale_down() { # STEP POD PEER_URL NEED KEEP
 	fi
 }
 
-CURRENT=
-on_exit() {
-	local rc=$?
-	if ((rc != 0)) && [[ -n $CURRENT ]]; then
-		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
-	fi
-}
-trap on_exit EXIT
-
 run() { # STEP SUMMARY FUNCTION ARGS...
 	CURRENT=$1
 	say "==> $1: $2"
@@ -540,13 +487,4 @@ run() { # STEP SUMMARY FUNCTION ARGS...
 	fi
 	"$@"
 }
-
-finish() {
-	CURRENT=
-	if $DRY_RUN; then
-		say "plan.sh: dry run: nothing was done"
-	else
-		say "plan.sh: done: cluster $CLUSTER matches the spec"
-	fi
-}
-`
+` + retryUnhealthyShell + exitShell

@@ -282,11 +282,7 @@ func upperFirst(s string) string {
 }
 
 // header follows the first comment lines of plan.sh.
-const header = `#
-#   ./plan.sh             run the steps (again after a failure: done steps are skipped)
-#   ./plan.sh --dry-run   print the steps, touch nothing
-#
-# Host actions go through four hooks; ETCDGEN_HOOKS=FILE is sourced after the
+const header = usageComment + `# Host actions go through four hooks; ETCDGEN_HOOKS=FILE is sourced after the
 # defaults below, so its functions win:
 #   etcdgen_install MEMBER TREE_DIR ETCD_VERSION   etcdgen_start MEMBER
 #   etcdgen_stop MEMBER                            etcdgen_wipe MEMBER
@@ -297,25 +293,12 @@ const header = `#
 # like the old one) keep a journal in $ETCDGEN_STATE (default: state/<plan>
 # here, named by a hash of this script, so another plan never reads it).
 set -euo pipefail
-
-PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/@PLANID@}
-DRY_RUN=false
-case ${1:-} in
---dry-run) DRY_RUN=true ;;
-'') ;;
-*)
-	echo "usage: $0 [--dry-run]" >&2
-	exit 2
-	;;
-esac
+` + argsShell + `STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/@PLANID@}
 `
 
 // library is the fixed part of plan.sh: hooks, etcdctl helpers and the
 // step functions. It holds no value from a spec.
-const library = `
-say() { printf '%s\n' "$*"; }
-
+const library = sayShell + `
 # Default hooks: ssh, rsync and systemctl on the member's address.
 # ETCDGEN_SSH is the ssh command, split into words (as rsync's -e): add
 # options there (-i KEY, -o UserKnownHostsFile=..., -p PORT). The hooks log
@@ -501,35 +484,22 @@ move_leader_away() {
 }
 
 # remove_member ID OTHERS: member remove through the members that stay
-# (OTHERS, comma-separated client URLs): a member stops itself when it
-# applies its own removal, often before it answers. If the answer is lost
-# anyway, the member list says whether the removal went through.
-#
-# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
-# has just taken over (move-leader) refuses a removal until it has been
-# connected to its peers for 5 s, as for add_learner below (seen on real
-# hosts: "rejecting member remove request; local member has not been
-# connected to all peers, reconfigure breaks active quorum").
+# (OTHERS, comma-separated client URLs), retried while a leader that has
+# just taken over refuses it (seen on real hosts: "rejecting member remove
+# request; local member has not been connected to all peers, reconfigure
+# breaks active quorum").
 remove_member() {
-	local i out all
-	for ((i = 0; i < 30; i++)); do
-		if out=$(ctl --endpoints="$2" member remove "$1" 2>&1 >/dev/null); then
-			return 0
-		fi
-		all=$(members)
-		if ! awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-			say "  the removal went through (its answer was lost)"
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to remove $1 for 60s: the cluster is not healthy" >&2
-	return 1
+	retry_unhealthy "remove $1" 30 2 removed "$1" -- ctl --endpoints="$2" member remove "$1"
+}
+
+# removed ID: the member list no longer has ID.
+removed() {
+	local all
+	all=$(members) || return 1
+	if awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+		return 1
+	fi
+	say "  the removal went through (its answer was lost)"
 }
 
 # promote ID NAME: member promote, retried (bounded) while the learner
@@ -555,32 +525,17 @@ promote() {
 	return 1
 }
 
-# add_learner NAME PEER_URL: member add --learner, retried (bounded) while
-# etcd answers "unhealthy cluster": with strict reconfiguration checks etcd
-# refuses a membership change until the member it asks has been connected
-# to a quorum of peers for 5 s (etcdserver's HealthInterval), so a cluster
-# that has only just started, or just changed, refuses it for a moment.
-# Each retry first looks whether an earlier answer was lost after the add.
+# add_learner NAME PEER_URL: member add --learner (unless an earlier run's
+# add went through), retried while etcd refuses it for a moment.
 add_learner() {
-	local i out
 	say "  member add $1 --learner"
-	for ((i = 0; i < 30; i++)); do
-		if [[ -n $(member_line "$2") ]]; then
-			return 0
-		fi
-		if out=$(ctl --endpoints="$ENDPOINTS" member add "$1" --peer-urls="$2" --learner 2>&1 >/dev/null); then
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to add $1 for 60s: the cluster is not healthy" >&2
-	return 1
+	if learner_added "$2"; then
+		return 0
+	fi
+	retry_unhealthy "add $1" 30 2 learner_added "$2" -- ctl --endpoints="$ENDPOINTS" member add "$1" --peer-urls="$2" --learner
 }
+
+learner_added() { [[ -n $(member_line "$1") ]]; }
 
 # join STEP NAME PEER_URL CLIENT_URL VERSION: add NAME as a learner (unless
 # it is a member already), install its tree, start it, promote it.
@@ -724,15 +679,6 @@ step_upgrade() { # STEP NAME CLIENT_URL VERSION NEED OTHERS KEEP
 	return 1
 }
 
-CURRENT=
-on_exit() {
-	local rc=$?
-	if ((rc != 0)) && [[ -n $CURRENT ]]; then
-		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
-	fi
-}
-trap on_exit EXIT
-
 run() { # STEP SUMMARY FUNCTION ARGS...
 	CURRENT=$1
 	say "==> $1: $2"
@@ -742,13 +688,4 @@ run() { # STEP SUMMARY FUNCTION ARGS...
 	fi
 	"$@"
 }
-
-finish() {
-	CURRENT=
-	if $DRY_RUN; then
-		say "plan.sh: dry run: nothing was done"
-	else
-		say "plan.sh: done: cluster $CLUSTER matches the spec"
-	fi
-}
-`
+` + retryUnhealthyShell + exitShell
