@@ -146,61 +146,34 @@ need_quorum() {
 	fi
 }
 
-# remove_member POD ID: member remove through POD, a pod that stays (a
-# member stops itself when it applies its own removal, often before it
-# answers). If the answer is lost anyway, the member list says whether the
-# removal went through.
-#
-# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
-# has just taken over refuses a removal until it has been connected to its
-# peers for 5 s (see add_learner).
+# remove_member POD ID: member remove through POD, a pod that stays,
+# retried while a leader that has just taken over refuses it.
 remove_member() {
-	local i out all
-	for ((i = 0; i < 30; i++)); do
-		if out=$(kctl "$1" member remove "$2" 2>&1 >/dev/null); then
-			return 0
-		fi
-		all=$(members "$1")
-		if ! awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-			say "  the removal went through (its answer was lost)"
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to remove $2 for 60s: the cluster is not healthy" >&2
-	return 1
+	retry_unhealthy "remove $2" 30 2 removed "$1" "$2" -- kctl "$1" member remove "$2"
 }
 
-# add_learner POD NAME PEER_URL: member add --learner through POD, retried
-# (bounded) while etcd answers "unhealthy cluster" (with strict
-# reconfiguration checks etcd refuses a membership change until the
-# member it asks has been connected to a quorum for 5 s). Each retry first
-# looks whether an earlier answer was lost after the add.
-add_learner() {
-	local i out=''
-	say "  member add $2 --learner"
-	for ((i = 0; i < TRIES; i++)); do
-		if [[ -n $(member_line "$1" "$3") ]]; then
-			return 0
-		fi
-		if out=$(kctl "$1" member add "$2" --peer-urls="$3" --learner 2>&1 >/dev/null); then
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep "$POLL"
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to add $2 for ${WAIT}s: the cluster is not healthy" >&2
-	return 1
+# removed POD ID: the member list (through POD) no longer has ID.
+removed() {
+	local all
+	all=$(members "$1") || return 1
+	if awk -v id="$2" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+		return 1
+	fi
+	say "  the removal went through (its answer was lost)"
 }
+
+# add_learner POD NAME PEER_URL: member add --learner through POD (unless
+# an earlier run's add went through), retried while etcd refuses it for a
+# moment.
+add_learner() {
+	say "  member add $2 --learner"
+	if learner_added "$1" "$3"; then
+		return 0
+	fi
+	retry_unhealthy "add $2" "$TRIES" "$POLL" learner_added "$1" "$3" -- kctl "$1" member add "$2" --peer-urls="$3" --learner
+}
+
+learner_added() { [[ -n $(member_line "$1" "$2") ]]; }
 
 # promote POD ID NAME: member promote through POD, retried (bounded) while
 # the learner catches up ("can only promote a learner member which is in
@@ -360,15 +333,6 @@ step_scale_down() { # STEP POD PEER_URL NEED KEEP
 	fi
 }
 
-CURRENT=
-on_exit() {
-	local rc=$?
-	if ((rc != 0)) && [[ -n $CURRENT ]]; then
-		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
-	fi
-}
-trap on_exit EXIT
-
 run() { # STEP SUMMARY FUNCTION ARGS...
 	CURRENT=$1
 	say "==> $1: $2"
@@ -382,6 +346,51 @@ run() { # STEP SUMMARY FUNCTION ARGS...
 	fi
 	"$@"
 }
+
+# retry_unhealthy WHAT TRIES POLL LOST... -- CMD...: runs CMD (an etcdctl
+# membership change) until it succeeds, at most TRIES times, POLL seconds
+# apart, while etcd answers "unhealthy cluster": with strict
+# reconfiguration checks etcd refuses a membership change until the member
+# it asks has been connected to a quorum of peers for 5 s (etcdserver's
+# HealthInterval), so a cluster that has only just started, or whose
+# leader has just changed (move-leader), refuses it for a moment. After a
+# failed try, the command LOST says whether the change went through
+# although its answer was lost (a removed member stops itself, often
+# before it answers). Another refusal fails at once with etcd's answer.
+retry_unhealthy() {
+	local what=$1 tries=$2 poll=$3 i out=''
+	local -a lost=()
+	shift 3
+	while (($# > 0)) && [[ $1 != -- ]]; do
+		lost+=("$1")
+		shift
+	done
+	shift
+	for ((i = 0; i < tries; i++)); do
+		if out=$("$@" 2>&1 >/dev/null); then
+			return 0
+		fi
+		if "${lost[@]}"; then
+			return 0
+		fi
+		if [[ $out != *"unhealthy cluster"* ]]; then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		sleep "$poll"
+	done
+	printf '%s\n' "$out" >&2
+	return 1
+}
+
+CURRENT=
+on_exit() {
+	local rc=$?
+	if ((rc != 0)) && [[ -n $CURRENT ]]; then
+		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
+	fi
+}
+trap on_exit EXIT
 
 finish() {
 	CURRENT=

@@ -18,7 +18,6 @@
 set -euo pipefail
 
 PLAN_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/ca2a9bcb51cc}
 DRY_RUN=false
 case ${1:-} in
 --dry-run) DRY_RUN=true ;;
@@ -28,6 +27,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/236cd55cd26e}
 
 CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
@@ -237,35 +237,22 @@ move_leader_away() {
 }
 
 # remove_member ID OTHERS: member remove through the members that stay
-# (OTHERS, comma-separated client URLs): a member stops itself when it
-# applies its own removal, often before it answers. If the answer is lost
-# anyway, the member list says whether the removal went through.
-#
-# Retried (bounded) while etcd answers "unhealthy cluster": a leader that
-# has just taken over (move-leader) refuses a removal until it has been
-# connected to its peers for 5 s, as for add_learner below (seen on real
-# hosts: "rejecting member remove request; local member has not been
-# connected to all peers, reconfigure breaks active quorum").
+# (OTHERS, comma-separated client URLs), retried while a leader that has
+# just taken over refuses it (seen on real hosts: "rejecting member remove
+# request; local member has not been connected to all peers, reconfigure
+# breaks active quorum").
 remove_member() {
-	local i out all
-	for ((i = 0; i < 30; i++)); do
-		if out=$(ctl --endpoints="$2" member remove "$1" 2>&1 >/dev/null); then
-			return 0
-		fi
-		all=$(members)
-		if ! awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
-			say "  the removal went through (its answer was lost)"
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to remove $1 for 60s: the cluster is not healthy" >&2
-	return 1
+	retry_unhealthy "remove $1" 30 2 removed "$1" -- ctl --endpoints="$2" member remove "$1"
+}
+
+# removed ID: the member list no longer has ID.
+removed() {
+	local all
+	all=$(members) || return 1
+	if awk -v id="$1" '$1 == id { found = 1 } END { exit !found }' <<<"$all"; then
+		return 1
+	fi
+	say "  the removal went through (its answer was lost)"
 }
 
 # promote ID NAME: member promote, retried (bounded) while the learner
@@ -291,32 +278,17 @@ promote() {
 	return 1
 }
 
-# add_learner NAME PEER_URL: member add --learner, retried (bounded) while
-# etcd answers "unhealthy cluster": with strict reconfiguration checks etcd
-# refuses a membership change until the member it asks has been connected
-# to a quorum of peers for 5 s (etcdserver's HealthInterval), so a cluster
-# that has only just started, or just changed, refuses it for a moment.
-# Each retry first looks whether an earlier answer was lost after the add.
+# add_learner NAME PEER_URL: member add --learner (unless an earlier run's
+# add went through), retried while etcd refuses it for a moment.
 add_learner() {
-	local i out
 	say "  member add $1 --learner"
-	for ((i = 0; i < 30; i++)); do
-		if [[ -n $(member_line "$2") ]]; then
-			return 0
-		fi
-		if out=$(ctl --endpoints="$ENDPOINTS" member add "$1" --peer-urls="$2" --learner 2>&1 >/dev/null); then
-			return 0
-		fi
-		if [[ $out != *"unhealthy cluster"* ]]; then
-			printf '%s\n' "$out" >&2
-			return 1
-		fi
-		sleep 2
-	done
-	printf '%s\n' "$out" >&2
-	say "plan.sh: etcd refused to add $1 for 60s: the cluster is not healthy" >&2
-	return 1
+	if learner_added "$2"; then
+		return 0
+	fi
+	retry_unhealthy "add $1" 30 2 learner_added "$2" -- ctl --endpoints="$ENDPOINTS" member add "$1" --peer-urls="$2" --learner
 }
+
+learner_added() { [[ -n $(member_line "$1") ]]; }
 
 # join STEP NAME PEER_URL CLIENT_URL VERSION: add NAME as a learner (unless
 # it is a member already), install its tree, start it, promote it.
@@ -460,15 +432,6 @@ step_upgrade() { # STEP NAME CLIENT_URL VERSION NEED OTHERS KEEP
 	return 1
 }
 
-CURRENT=
-on_exit() {
-	local rc=$?
-	if ((rc != 0)) && [[ -n $CURRENT ]]; then
-		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
-	fi
-}
-trap on_exit EXIT
-
 run() { # STEP SUMMARY FUNCTION ARGS...
 	CURRENT=$1
 	say "==> $1: $2"
@@ -478,6 +441,51 @@ run() { # STEP SUMMARY FUNCTION ARGS...
 	fi
 	"$@"
 }
+
+# retry_unhealthy WHAT TRIES POLL LOST... -- CMD...: runs CMD (an etcdctl
+# membership change) until it succeeds, at most TRIES times, POLL seconds
+# apart, while etcd answers "unhealthy cluster": with strict
+# reconfiguration checks etcd refuses a membership change until the member
+# it asks has been connected to a quorum of peers for 5 s (etcdserver's
+# HealthInterval), so a cluster that has only just started, or whose
+# leader has just changed (move-leader), refuses it for a moment. After a
+# failed try, the command LOST says whether the change went through
+# although its answer was lost (a removed member stops itself, often
+# before it answers). Another refusal fails at once with etcd's answer.
+retry_unhealthy() {
+	local what=$1 tries=$2 poll=$3 i out=''
+	local -a lost=()
+	shift 3
+	while (($# > 0)) && [[ $1 != -- ]]; do
+		lost+=("$1")
+		shift
+	done
+	shift
+	for ((i = 0; i < tries; i++)); do
+		if out=$("$@" 2>&1 >/dev/null); then
+			return 0
+		fi
+		if "${lost[@]}"; then
+			return 0
+		fi
+		if [[ $out != *"unhealthy cluster"* ]]; then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		sleep "$poll"
+	done
+	printf '%s\n' "$out" >&2
+	return 1
+}
+
+CURRENT=
+on_exit() {
+	local rc=$?
+	if ((rc != 0)) && [[ -n $CURRENT ]]; then
+		say "plan.sh: step $CURRENT failed (exit $rc). Fix the cause and run plan.sh again: steps already done are skipped." >&2
+	fi
+}
+trap on_exit EXIT
 
 finish() {
 	CURRENT=
