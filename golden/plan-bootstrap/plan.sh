@@ -27,7 +27,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/ccc7ab64b694}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/6cd8d5526e23}
 
 CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
@@ -473,6 +473,7 @@ retry_unhealthy() {
 		sleep "$poll"
 	done
 	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to $what for $((tries * poll))s: the cluster is not healthy" >&2
 	return 1
 }
 

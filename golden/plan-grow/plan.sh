@@ -27,7 +27,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/dcba05b34b1f}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/11bfbb762dae}
 
 CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
@@ -475,6 +475,7 @@ retry_unhealthy() {
 		sleep "$poll"
 	done
 	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to $what for $((tries * poll))s: the cluster is not healthy" >&2
 	return 1
 }
 

@@ -380,6 +380,7 @@ retry_unhealthy() {
 		sleep "$poll"
 	done
 	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to $what for $((tries * poll))s: the cluster is not healthy" >&2
 	return 1
 }
 

@@ -27,7 +27,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/cf3c98a0005f}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/2b641e3f843d}
 
 CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
@@ -473,6 +473,7 @@ retry_unhealthy() {
 		sleep "$poll"
 	done
 	printf '%s\n' "$out" >&2
+	say "plan.sh: etcd refused to $what for $((tries * poll))s: the cluster is not healthy" >&2
 	return 1
 }
 
