@@ -723,8 +723,9 @@ nodeStatusUpdateFrequency: 4s
 		"--hostname-override="+nodeName, "--node-ip="+nodeIP, "--v=1")
 }
 
-// stopProc stops a node process a subtest no longer needs (SIGTERM by PID,
-// SIGKILL after 10 s): it costs the shared machine CPU for nothing.
+// stopProc stops a node process (SIGTERM by PID, SIGKILL after 10 s): at
+// the end, or when a subtest no longer needs it (it would cost the shared
+// machine CPU for nothing).
 func (n *node) stopProc(p *nodeProc) {
 	p.stopped = true
 	if p.exited() {
@@ -836,16 +837,7 @@ spec:
 func (n *node) stop() {
 	t := n.t
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		p := n.procs[i]
-		if !p.exited() {
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				p.cmd.Process.Kill()
-				<-p.done
-			}
-		}
+		n.stopProc(n.procs[i])
 	}
 	// The processes' logs are kept, not printed: printed after the
 	// failures, they pushed the failures out of the tail of the output CI
