@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The k8s target on a real one-node Kubernetes (issue 15), with
@@ -31,8 +37,11 @@ func TestK8sStatefulSet(t *testing.T) {
 		n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 		k.waitReady(3)
 		k.peerRejections()
-		if args := k.mustKubectl("get", "pod", "etcd-0", "-o", "jsonpath={.spec.containers[0].args}"); !strings.Contains(args, "--max-request-bytes=2097152") {
-			t.Errorf("extraFlags not in the container's args: %s", args)
+		if p, err := n.kc.pod("default", "etcd-0"); err != nil || p == nil || !slices.Contains(p.Spec.Containers[0].Args, "--max-request-bytes=2097152") {
+			t.Errorf("extraFlags not in the container's args: %v", err)
+			if p != nil {
+				t.Logf("args: %q", p.Spec.Containers[0].Args)
+			}
 		}
 		k.checkHealth(3)
 		k.checkPutGet()
@@ -64,17 +73,16 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.mustKubectl("apply", "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 		n.wait(nodeTimeout, "every Certificate Ready", func() error {
 			n.failIfExited()
-			out, err := k.kubectl("get", "certificates", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+			lines, err := n.kc.certificatesReady(k.ns)
 			if err != nil {
 				return err
 			}
-			lines := strings.Fields(out)
 			if len(lines) < 4 {
-				return fmt.Errorf("certificates: %q", out)
+				return fmt.Errorf("certificates: %q", lines)
 			}
 			for _, l := range lines {
 				if !strings.HasSuffix(l, "=True") {
-					return fmt.Errorf("not Ready: %s", out)
+					return fmt.Errorf("not Ready: %q", lines)
 				}
 			}
 			return nil
@@ -82,12 +90,22 @@ func TestK8sStatefulSet(t *testing.T) {
 		t.Logf("cm: every Certificate Ready %v after apply", time.Since(begin).Round(100*time.Millisecond))
 		// The pods' Secrets are cert-manager's (its annotations), signed
 		// by the chain's CA Secret.
+		secret := func(name string) *corev1.Secret {
+			t.Helper()
+			ctx, cancel := kubeCtx()
+			defer cancel()
+			s, err := n.kc.core.Secrets(k.ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
 		for _, sec := range []string{"cm-server-tls", "cm-peer-tls", "cm-client-tls"} {
-			if got := k.mustKubectl("get", "secret", sec, "-o", `jsonpath={.metadata.annotations.cert-manager\.io/issuer-name}`); got != "cm-ca" {
+			if got := secret(sec).Annotations["cert-manager.io/issuer-name"]; got != "cm-ca" {
 				t.Errorf("secret %s: issuer-name annotation %q, want cm-ca", sec, got)
 			}
 		}
-		if a, b := k.mustKubectl("get", "secret", "cm-server-tls", "-o", `jsonpath={.data.ca\.crt}`), k.mustKubectl("get", "secret", "cm-ca", "-o", `jsonpath={.data.tls\.crt}`); a == "" || a != b {
+		if a, b := secret("cm-server-tls").Data["ca.crt"], secret("cm-ca").Data["tls.crt"]; len(a) == 0 || !bytes.Equal(a, b) {
 			t.Errorf("cm-server-tls's ca.crt is not the CA Secret's certificate")
 		}
 		k.waitReady(3)
@@ -119,8 +137,8 @@ func TestK8sStatefulSet(t *testing.T) {
 		n.mustKubectl("create", "namespace", "hostpath")
 		n.mustKubectl("apply", "-f", bare.secrets, "-f", filepath.Join(bare.dir, "k8s", "etcd.yaml"))
 		n.wait(nodeTimeout, "bare-0 refused its data directory", func() error {
-			out, _ := n.kubectl("-n", "hostpath", "logs", "bare-0")
-			prev, _ := n.kubectl("-n", "hostpath", "logs", "bare-0", "--previous")
+			out, _ := n.kc.logs("hostpath", "bare-0", "etcd", false)
+			prev, _ := n.kc.logs("hostpath", "bare-0", "etcd", true)
 			out += prev
 			if !strings.Contains(out, "permission denied") {
 				return fmt.Errorf("log: %s", lastLines(out, 3))
@@ -227,7 +245,9 @@ func (n *node) k8sCluster(t *testing.T, name, ns, class, kind, extra string) *k8
 	// Each subtest's pods stop when it ends: on a 2-core machine the etcd
 	// clusters of the earlier subtests slowed the later ones several-fold.
 	t.Cleanup(func() {
-		k.kubectl("delete", "statefulset", name, "--ignore-not-found", "--wait=false")
+		ctx, cancel := kubeCtx()
+		defer cancel()
+		n.kc.apps.StatefulSets(ns).Delete(ctx, name, metav1.DeleteOptions{})
 	})
 	return k
 }
@@ -248,7 +268,7 @@ func (k *k8sCluster) mustKubectl(args ...string) string {
 // etcdctl runs etcdctl in a pod with the pod's own ETCDCTL_* environment
 // (the client cert, the local member).
 func (k *k8sCluster) etcdctl(pod string, args ...string) (string, error) {
-	return k.kubectl(append([]string{"exec", pod, "-c", "etcd", "--", "etcdctl"}, args...)...)
+	return k.n.kc.exec(k.ns, pod, "etcd", append([]string{"etcdctl"}, args...)...)
 }
 
 func (k *k8sCluster) waitReady(replicas int) {
@@ -256,13 +276,14 @@ func (k *k8sCluster) waitReady(replicas int) {
 	start := time.Now()
 	k.n.wait(nodeTimeout, k.name+" StatefulSet Ready", func() error {
 		k.n.failIfExited()
-		out, err := k.kubectl("get", "statefulset", k.name, "-o", "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}")
+		ctx, cancel := kubeCtx()
+		defer cancel()
+		st, err := k.n.kc.apps.StatefulSets(k.ns).Get(ctx, k.name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if out != fmt.Sprintf("%d/%d", replicas, replicas) {
-			pods, _ := k.kubectl("get", "pods", "-o", "wide")
-			return fmt.Errorf("ready/updated %s\n%s", out, pods)
+		if int(st.Status.ReadyReplicas) != replicas || int(st.Status.UpdatedReplicas) != replicas {
+			return fmt.Errorf("ready/updated %d/%d\n%s", st.Status.ReadyReplicas, st.Status.UpdatedReplicas, k.n.kc.podsTable(k.ns))
 		}
 		return nil
 	})
@@ -326,8 +347,11 @@ func (k *k8sCluster) memberID(pod string) string {
 }
 
 func (k *k8sCluster) podUID(pod string) string {
-	out, _ := k.kubectl("get", "pod", pod, "-o", "jsonpath={.metadata.uid}")
-	return out
+	p, _ := k.n.kc.pod(k.ns, pod)
+	if p == nil {
+		return ""
+	}
+	return string(p.UID)
 }
 
 // checkPodReturns: a deleted pod comes back as the same member, with the
@@ -336,7 +360,11 @@ func (k *k8sCluster) podUID(pod string) string {
 func (k *k8sCluster) checkPodReturns(pod string) {
 	k.t.Helper()
 	id, uid := k.memberID(pod), k.podUID(pod)
-	k.mustKubectl("delete", "pod", pod, "--wait=false")
+	ctx, cancel := kubeCtx()
+	defer cancel()
+	if err := k.n.kc.core.Pods(k.ns).Delete(ctx, pod, metav1.DeleteOptions{}); err != nil {
+		k.t.Fatal(err)
+	}
 	k.n.wait(nodeTimeout, pod+" recreated", func() error {
 		if u := k.podUID(pod); u == "" || u == uid {
 			return fmt.Errorf("old pod still there")
@@ -359,26 +387,25 @@ func (k *k8sCluster) checkPodReturns(pod string) {
 func (k *k8sCluster) checkEviction() {
 	k.t.Helper()
 	k.n.wait(time.Minute, "PodDisruptionBudget allows one disruption", func() error {
-		out, err := k.kubectl("get", "pdb", k.name, "-o", "jsonpath={.status.disruptionsAllowed}")
-		if err != nil || out != "1" {
-			return fmt.Errorf("disruptionsAllowed %q %v", out, err)
+		ctx, cancel := kubeCtx()
+		defer cancel()
+		pdb, err := k.n.kc.policy.PodDisruptionBudgets(k.ns).Get(ctx, k.name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if pdb.Status.DisruptionsAllowed != 1 {
+			return fmt.Errorf("disruptionsAllowed %d", pdb.Status.DisruptionsAllowed)
 		}
 		return nil
 	})
-	evict := func(pod string) error {
-		body := filepath.Join(k.dir, "evict-"+pod+".json")
-		must(k.t, os.WriteFile(body, []byte(fmt.Sprintf(`{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":%q,"namespace":%q}}`, pod, k.ns)), 0o644))
-		_, err := k.n.kubectl("create", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/eviction", k.ns, pod), "-f", body)
-		return err
-	}
-	if err := evict(k.name + "-0"); err != nil {
+	if err := k.n.kc.evict(k.ns, k.name+"-0"); err != nil {
 		k.t.Fatalf("first eviction refused: %v", err)
 	}
-	err := evict(k.name + "-1")
+	err := k.n.kc.evict(k.ns, k.name+"-1")
 	if err == nil {
 		k.t.Fatal("second eviction allowed: the PodDisruptionBudget let a quorum go")
 	}
-	if !strings.Contains(err.Error(), "TooManyRequests") && !strings.Contains(err.Error(), "429") {
+	if !apierrors.IsTooManyRequests(err) {
 		k.t.Fatalf("second eviction: want 429 TooManyRequests, got %v", err)
 	}
 	k.t.Logf("second eviction refused: %v", lastLines(err.Error(), 1))
@@ -400,11 +427,7 @@ func (k *k8sCluster) peerRejections() {
 	for i := range 3 {
 		pod := fmt.Sprintf("%s-%d", k.name, i)
 		for _, prev := range []bool{true, false} {
-			args := []string{"logs", pod, "-c", "etcd"}
-			if prev {
-				args = append(args, "--previous")
-			}
-			out, err := k.kubectl(args...)
+			out, err := k.n.kc.logs(k.ns, pod, "etcd", prev)
 			if err != nil {
 				continue
 			}

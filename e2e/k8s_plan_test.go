@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // k8sPlan (issue 15, item 3; the plan of issue 14, item 9): the Kubernetes
@@ -88,8 +91,12 @@ func (n *node) k8sPlan(t *testing.T) {
 	k.checkUnchanged(before)
 	k.checkKey("etcd-2")
 	for _, pod := range []string{"etcd-3", "etcd-4"} {
-		if out, err := k.kubectl("get", "pod,pvc", "-o", "name", "--ignore-not-found", pod, "data-"+pod); err != nil || strings.TrimSpace(out) != "" {
-			t.Errorf("%s after the scale-down: %q %v, want no pod and no claim", pod, out, err)
+		p, err := k.n.kc.pod(k.ns, pod)
+		ctx, cancel := kubeCtx()
+		_, perr := k.n.kc.core.PersistentVolumeClaims(k.ns).Get(ctx, "data-"+pod, metav1.GetOptions{})
+		cancel()
+		if err != nil || p != nil || !apierrors.IsNotFound(perr) {
+			t.Errorf("%s after the scale-down: pod %v (%v), claim data-%s: %v; want no pod and no claim", pod, p != nil, err, pod, perr)
 		}
 	}
 	if out := planSh("down"); strings.Count(out, "done already") != 2 {
@@ -103,7 +110,11 @@ func (n *node) k8sPlan(t *testing.T) {
 // restart count.
 func (k *k8sCluster) podRun(pod string) string {
 	k.t.Helper()
-	return k.mustKubectl("get", "pod", pod, "-o", "jsonpath={.metadata.uid} {.status.containerStatuses[0].restartCount}")
+	p, err := k.n.kc.pod(k.ns, pod)
+	if err != nil || p == nil || len(p.Status.ContainerStatuses) == 0 {
+		k.t.Fatalf("pod %s: %v %v", pod, p, err)
+	}
+	return fmt.Sprintf("%s %d", p.UID, p.Status.ContainerStatuses[0].RestartCount)
 }
 
 // checkUnchanged: the plan restarted none of the pods that were running.

@@ -90,6 +90,8 @@ type node struct {
 	holder     *exec.Cmd // unshare ... sleep: holds the namespaces
 	procs      []*nodeProc
 	kubeconfig string // admin (system:masters)
+	kc         *kubeClient  // the test's own client (kubeclient_test.go)
+	apiForward net.Listener // its loopback forwarder to the apiserver
 	madeDirs   []string
 	started    time.Time
 }
@@ -147,6 +149,7 @@ func startNode(t *testing.T) *node {
 	n.makeCgroups()
 	n.startHolder()
 	n.writePKI()
+	n.startKubeClient()
 	n.startEtcd()
 	n.startContainerd()
 	n.importImages()
@@ -657,8 +660,7 @@ func (n *node) startControlPlane() {
 		"--enable-priority-and-fairness=false", "--profiling=false", "--v=1")
 	n.wait(nodeTimeout, "kube-apiserver ready", func() error {
 		n.failIfExited()
-		_, err := n.kubectl("get", "--raw", "/readyz")
-		return err
+		return n.kc.apiReady()
 	})
 	n.run("kube-controller-manager", nil, kn, "kube-controller-manager",
 		"--kubeconfig="+n.kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
@@ -752,11 +754,11 @@ func (n *node) failIfExited() {
 func (n *node) waitReady() {
 	n.wait(nodeTimeout, "node Ready", func() error {
 		n.failIfExited()
-		out, err := n.kubectl("get", "node", nodeName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		out, err := n.kc.nodeReady(nodeName)
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(out) != "True" {
+		if out != "True" {
 			return fmt.Errorf("Ready=%q", out)
 		}
 		return nil
@@ -836,6 +838,9 @@ spec:
 // and every mount in them), then the directories.
 func (n *node) stop() {
 	t := n.t
+	if n.apiForward != nil {
+		n.apiForward.Close()
+	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
 		n.stopProc(n.procs[i])
 	}
