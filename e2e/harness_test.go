@@ -19,7 +19,8 @@ import (
 	"time"
 )
 
-// The binaries under test. TestMain builds etcdgen from the repository root;
+// The binaries under test. TestMain builds etcdgen from the repository root
+// (make passes -etcdgen instead: one build for all of its passes);
 // etcd, etcdctl and etcdutl of each tested version come from
 // bin/etcd-v<version>/ (make builds each once from etcd/v<minor>/go.mod,
 // cached on its go.mod and go.sum). etcdBin and etcdctlBin are those of
@@ -34,6 +35,9 @@ var (
 var (
 	binDir   = flag.String("bin", "bin", "directory holding bin/etcd-v<version>/{etcd,etcdctl,etcdutl}, kubeadm and helm")
 	etcdFlag = flag.String("etcd", "", "etcd version this run tests (one of etcd/v*/go.mod); default the newest")
+	// Each pass building its own etcdgen linked it once per pass, all at
+	// the same moment: a link of 3 CPU-s on a quiet machine, times nine.
+	etcdgenFlag = flag.String("etcdgen", "", "etcdgen binary under test; default: built from the repository root into a temporary directory")
 )
 
 // testedEtcdVersions lists the etcd releases the suite builds, newest
@@ -112,7 +116,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e setup:", err)
 		os.Exit(1)
 	}
-	defer os.RemoveAll(filepath.Dir(etcdgenBin))
+	if *etcdgenFlag == "" {
+		defer os.RemoveAll(filepath.Dir(etcdgenBin))
+	}
 	if code >= 0 {
 		os.Exit(code)
 	}
@@ -120,15 +126,26 @@ func TestMain(m *testing.M) {
 }
 
 func setup() (int, error) {
-	dir, err := os.MkdirTemp("", "etcdgen-e2e-bin-")
-	if err != nil {
-		return 0, err
-	}
-	etcdgenBin = filepath.Join(dir, "etcdgen")
-	build := exec.Command("go", "build", "-o", etcdgenBin, "./cmd/etcdgen")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("go build ./cmd/etcdgen: %v\n%s", err, out)
+	if *etcdgenFlag != "" {
+		abs, err := filepath.Abs(*etcdgenFlag)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return 0, fmt.Errorf("-etcdgen: %v", err)
+		}
+		etcdgenBin = abs
+	} else {
+		dir, err := os.MkdirTemp("", "etcdgen-e2e-bin-")
+		if err != nil {
+			return 0, err
+		}
+		etcdgenBin = filepath.Join(dir, "etcdgen")
+		build := exec.Command("go", "build", "-o", etcdgenBin, "./cmd/etcdgen")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("go build ./cmd/etcdgen: %v\n%s", err, out)
+		}
 	}
 	versions, err := testedEtcdVersions()
 	if err != nil || len(versions) == 0 {
