@@ -89,7 +89,7 @@ type node struct {
 	dir        string
 	holder     *exec.Cmd // unshare ... sleep: holds the namespaces
 	procs      []*nodeProc
-	kubeconfig string // admin (system:masters)
+	kubeconfig string       // admin (system:masters)
 	kc         *kubeClient  // the test's own client (kubeclient_test.go)
 	apiForward net.Listener // its loopback forwarder to the apiserver
 	madeDirs   []string
