@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -85,8 +86,10 @@ func TestSpecValuesReachConsumers(t *testing.T) {
 			missing = append(missing, tool)
 		}
 	}
-	if _, err := os.Stat(helm); err != nil {
-		missing = append(missing, helm)
+	for _, b := range []string{helm, filepath.Join(filepath.Dir(helm), "helm-templateall")} {
+		if _, err := os.Stat(b); err != nil {
+			missing = append(missing, b)
+		}
 	}
 	if len(missing) > 0 {
 		t.Fatalf("missing %v (make -C e2e deps bin installs them)", missing)
@@ -341,10 +344,13 @@ func set(s map[string]any, path string, v string) {
 // the reading): bash sources every env file in a subshell of one bash,
 // systemd-analyze verifies every unit in one call, and ansible reads every
 // inventory through ansible-inventory's own code in one Python process
-// (testdata/ansible-inventory-list.py). helm template takes one chart.
+// (testdata/ansible-inventory-list.py). helm template takes one chart: helm's
+// own template code renders every chart in one process (bin/helm-templateall,
+// tools/helm/templateall), checked against the real helm on two charts.
 type consumers struct {
 	t       *testing.T
 	helm    string
+	helmOut map[string]helmRun    // by chart
 	bash    map[string]bashRun    // by env file
 	verify  map[string][]string   // by unit: systemd-analyze's messages
 	ansible map[string]ansibleRun // by inventory
@@ -371,6 +377,11 @@ func account(runs map[string]*usage, name string, cmd *exec.Cmd) {
 	if ps := cmd.ProcessState; ps != nil {
 		u.cpu += ps.UserTime() + ps.SystemTime()
 	}
+}
+
+type helmRun struct {
+	out []byte
+	err error
 }
 
 type bashRun struct {
@@ -413,9 +424,9 @@ func inventory(root string) string {
 
 // newConsumers runs the batch consumers on every render of roots.
 func newConsumers(t *testing.T, helm string, roots []string, runs map[string]*usage) *consumers {
-	c := &consumers{t: t, helm: helm, bash: map[string]bashRun{}, verify: map[string][]string{},
+	c := &consumers{t: t, helm: helm, helmOut: map[string]helmRun{}, bash: map[string]bashRun{}, verify: map[string][]string{},
 		ansible: map[string]ansibleRun{}, runs: runs}
-	var envs, units, invs []string
+	var envs, units, invs, charts []string
 	for _, root := range roots {
 		envs = append(envs, envFiles(root)...)
 		if u := unit(root); u != "" {
@@ -424,11 +435,80 @@ func newConsumers(t *testing.T, helm string, roots []string, runs map[string]*us
 		if inv := inventory(root); inv != "" {
 			invs = append(invs, inv)
 		}
+		if chart := filepath.Join(root, "helm"); exists(chart) {
+			charts = append(charts, root)
+		}
 	}
 	c.sourceAll(envs)
 	c.verifyAll(units)
 	c.readInventories(invs)
+	c.templateAll(charts)
 	return c
+}
+
+// chartOf is a render's chart, the k8s target's objects and their
+// namespace: the chart installs into the release namespace, which must be
+// the spec's (its URLs and certificates name it).
+func chartOf(t *testing.T, root string) (chart string, exp map[string]any, ns string) {
+	want, err := os.ReadFile(filepath.Join(root, "k8s", "etcd.yaml"))
+	must(t, err)
+	exp = objects(t, want)
+	ns = "default"
+	for _, o := range exp {
+		if m, ok := o.(map[string]any)["metadata"].(map[string]any); ok {
+			if n, ok := m["namespace"].(string); ok {
+				ns = n
+				break
+			}
+		}
+	}
+	return filepath.Join(root, "helm"), exp, ns
+}
+
+// templateAll renders the chart of every root as `helm template etcd CHART
+// -n NS` would, in one helm-templateall process; the real helm renders the
+// first and the last chart too, and the two must print the same bytes.
+func (c *consumers) templateAll(roots []string) {
+	t := c.t
+	if len(roots) == 0 {
+		return
+	}
+	dir := t.TempDir()
+	var jobs strings.Builder
+	outs := make([]string, len(roots))
+	for i, root := range roots {
+		chart, _, ns := chartOf(t, root)
+		outs[i] = filepath.Join(dir, fmt.Sprintf("t%d.yaml", i))
+		fmt.Fprintf(&jobs, "etcd\t%s\t%s\t%s\n", chart, ns, outs[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(filepath.Dir(c.helm), "helm-templateall"))
+	cmd.Stdin = strings.NewReader(jobs.String())
+	out, err := cmd.CombinedOutput()
+	c.ran("helm-templateall", cmd)
+	if err != nil {
+		t.Fatalf("helm-templateall on %d charts: %v\n%s", len(roots), err, out)
+	}
+	for i, root := range roots {
+		chart := filepath.Join(root, "helm")
+		if b, err := os.ReadFile(outs[i]); err == nil {
+			c.helmOut[chart] = helmRun{out: b}
+		} else if e, err2 := os.ReadFile(outs[i] + ".err"); err2 == nil {
+			c.helmOut[chart] = helmRun{err: errors.New(strings.TrimSpace(string(e)))}
+		} else {
+			c.helmOut[chart] = helmRun{err: err}
+		}
+	}
+	for _, root := range []string{roots[0], roots[len(roots)-1]} {
+		chart, _, ns := chartOf(t, root)
+		cmd := exec.CommandContext(ctx, c.helm, "template", "etcd", chart, "-n", ns)
+		real, err := cmd.Output()
+		c.ran("helm template", cmd)
+		if got := c.helmOut[chart]; (err == nil) != (got.err == nil) || !bytes.Equal(real, got.out) {
+			t.Errorf("control: helm template %s -n %s (%v) and helm-templateall (%v) differ:\n%s\n---\n%s", chart, ns, err, got.err, real, got.out)
+		}
+	}
 }
 
 // read checks one cluster's render with every consumer and returns the
@@ -464,29 +544,11 @@ func (c *consumers) read(root string) map[string]bool {
 		collect(c.ansibleRead(inv), seen)
 	}
 	if chart := filepath.Join(root, "helm"); exists(chart) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		want, err := os.ReadFile(filepath.Join(root, "k8s", "etcd.yaml"))
-		must(t, err)
-		exp := objects(t, want)
-		// The chart installs into the release namespace, which must be the
-		// spec's (its URLs and certificates name it).
-		ns := "default"
-		for _, o := range exp {
-			if m, ok := o.(map[string]any)["metadata"].(map[string]any); ok {
-				if n, ok := m["namespace"].(string); ok {
-					ns = n
-					break
-				}
-			}
-		}
-		cmd := exec.CommandContext(ctx, c.helm, "template", "etcd", chart, "-n", ns)
-		out, err := cmd.Output()
-		c.ran("helm template", cmd)
-		if err != nil {
-			t.Errorf("helm template %s -n %s: %v", chart, ns, err)
+		_, exp, ns := chartOf(t, root)
+		if r := c.helmOut[chart]; r.err != nil || r.out == nil {
+			t.Errorf("helm template %s -n %s: %v", chart, ns, r.err)
 		} else {
-			got := objects(t, out)
+			got := objects(t, r.out)
 			if !reflect.DeepEqual(got, exp) {
 				t.Errorf("%s: helm template objects differ from the k8s target's", chart)
 			}
@@ -502,26 +564,40 @@ func (c *consumers) read(root string) map[string]bool {
 // bash, started with PATH alone in its environment, sources each file in a
 // subshell (a fork: each file sees a fresh copy of that shell and nothing
 // of the others) in the file's own scratch directory, so a command that
-// ran leaves a file there; bash's own builtins print what the subshell
-// exports, NUL-separated as env -0 would (an exec of env per file cost
-// 23 CPU-s of a full make test).
+// ran leaves a file there; printf, a builtin, prints the value bash gives
+// each name systemd's reading found (the names envBothWays compares),
+// NUL-separated.
 func (c *consumers) sourceAll(files []string) {
 	t := c.t
 	if len(files) == 0 {
 		return
 	}
 	dir := t.TempDir()
-	args := []string{"-c", `
-while [ $# -gt 0 ]; do
-	( cd "$1" || exit 1; set -a; . "$2"; set +a
-	  while IFS= read -r __egv; do printf '%s=%s\0' "$__egv" "${!__egv}"; done < <(compgen -e) >"$3" )
-	shift 3
-done`, "bash"}
+	// The jobs come from a file (fd 3, closed for the file sourced), one
+	// line each. Given as arguments, with an exec of env -0 per file, they
+	// cost 23 CPU-s of a full make test: a subshell of a bash holding
+	// thousands of arguments costs three times one of a small bash.
+	var jobs strings.Builder
 	for i, f := range files {
 		scratch := filepath.Join(dir, fmt.Sprintf("s%d", i))
 		must(t, os.Mkdir(scratch, 0o755))
-		args = append(args, scratch, f, filepath.Join(dir, fmt.Sprintf("env%d", i)))
+		var names []string
+		vars, _ := readEnvFile(f) // its error is envBothWays's to report
+		for _, v := range vars {
+			// Only a shell name can be a variable bash sets.
+			if regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(v.Key) {
+				names = append(names, v.Key)
+			}
+		}
+		fmt.Fprintf(&jobs, "%s\t%s\t%s\t%s\n", scratch, f, filepath.Join(dir, fmt.Sprintf("env%d", i)), strings.Join(names, " "))
 	}
+	jobFile := filepath.Join(dir, "jobs")
+	must(t, os.WriteFile(jobFile, []byte(jobs.String()), 0o644))
+	args := []string{"-c", `
+while IFS=$'\t' read -r -u 3 __egd __egf __ego __egn; do
+	( exec 3<&-; cd "$__egd" || exit 1; set -a; . "$__egf"; set +a; IFS=' '
+	  for __egv in $__egn; do [[ -v $__egv ]] && printf '%s=%s\0' "$__egv" "${!__egv}"; done >"$__ego" )
+done 3<"$1"`, "bash", jobFile}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", args...)
