@@ -27,7 +27,7 @@ case ${1:-} in
 	exit 2
 	;;
 esac
-STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/559cc94cb729}
+STATE=${ETCDGEN_STATE:-$PLAN_DIR/state/e26cc38a4a91}
 
 CLUSTER='etcd-prod'
 DATA_DIR='/var/lib/etcd'
@@ -143,11 +143,12 @@ fi
 
 # etcdctl with this plan's endpoints and client files; the ETCDCTL_*
 # variables were read above and are not passed on (etcdctl refuses a flag
-# and its variable together).
+# and its variable together). CTL_TIMEOUT, when set, is the command timeout
+# (default 15s).
 ctl() {
 	env -u ETCDCTL_ENDPOINTS -u ETCDCTL_CACERT -u ETCDCTL_CERT -u ETCDCTL_KEY \
 		-u ETCDCTL_DIAL_TIMEOUT -u ETCDCTL_COMMAND_TIMEOUT \
-		etcdctl --dial-timeout=3s --command-timeout=15s ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} "$@"
+		etcdctl --dial-timeout=3s --command-timeout="${CTL_TIMEOUT:-15s}" ${TLS_FLAGS[@]+"${TLS_FLAGS[@]}"} "$@"
 }
 
 # members prints a line per member: ID NAME PEER_URLS IS_LEARNER (NAME is
@@ -166,7 +167,13 @@ member_line() {
 	awk -v p="$1" -v n="${2:-}" '$3 == p || (n != "" && $2 == n) { print; exit }' <<<"$all"
 }
 
-healthy() { ctl --endpoints="$1" endpoint health >/dev/null 2>&1; }
+# healthy CLIENT_URLS: every one of the comma-separated client URLs is
+# healthy (etcdctl asks them side by side). A running member answers at
+# once; one that is not running costs the whole command timeout (etcdctl
+# does not give up on a refused connection before it), so the health
+# checks have 5s, not 15s: a fresh bootstrap of 3 hosts waited 45s before
+# its first install. Unhealthy is the cautious answer wherever it is asked.
+healthy() { CTL_TIMEOUT=5s ctl --endpoints="$1" endpoint health >/dev/null 2>&1; }
 
 wait_healthy() { # CLIENT_URL WHAT
 	local i
@@ -179,10 +186,11 @@ wait_healthy() { # CLIENT_URL WHAT
 }
 
 # status_field CLIENT_URL N: field N of endpoint status (2 ID, 3 version),
-# or the IS_LEADER field with N = leader.
+# or the IS_LEADER field with N = leader; nothing from a member that does
+# not answer within 5s (as healthy).
 status_field() {
 	local out
-	out=$(ctl --endpoints="$1" endpoint status 2>/dev/null) || return 0
+	out=$(CTL_TIMEOUT=5s ctl --endpoints="$1" endpoint status 2>/dev/null) || return 0
 	awk -F', ' -v n="$2" '{
 		if (n != "leader") { print $n; exit }
 		for (i = 3; i <= NF; i++) if ($i == "true" || $i == "false") { print $i; exit }
@@ -315,13 +323,13 @@ join() {
 }
 
 step_bootstrap() { # STEP VERSION (NAME CLIENT_URL)...
-	local step=$1 version=$2 all=true i
+	local step=$1 version=$2 eps='' i
 	shift 2
 	local -a args=("$@")
 	for ((i = 0; i < ${#args[@]}; i += 2)); do
-		healthy "${args[i + 1]}" || all=false
+		eps+=${eps:+,}${args[i + 1]}
 	done
-	if $all; then
+	if healthy "$eps"; then
 		say "  done already: every member is healthy"
 		return 0
 	fi
