@@ -42,8 +42,8 @@ const (
 // hostNetwork is a bridge with a private /24 and the machines on it.
 // Everything the host tests create is named eg17...: the bridge, the
 // machines (and so nspawn's vb-eg17*-* veths), the lock. Each host test
-// has a network of its own, so the two run side by side (make runs them
-// as two passes).
+// has a network of its own, so they run side by side (make runs each as a
+// pass of its own).
 type hostNetwork struct {
 	Bridge string
 	Net    string // .1 is the bridge, hosts are .11, .12, ...
@@ -53,6 +53,8 @@ type hostNetwork struct {
 var (
 	ansibleNetwork = hostNetwork{Bridge: "eg17br0", Net: "172.31.217", Prefix: "eg17a-"}
 	planNetwork    = hostNetwork{Bridge: "eg17br1", Net: "172.31.218", Prefix: "eg17b-"}
+	// TestPlanHostsAnsible's.
+	ansiblePlanNetwork = hostNetwork{Bridge: "eg17br2", Net: "172.31.219", Prefix: "eg17c-"}
 )
 
 func (nw hostNetwork) lock() string { return "/run/lock/" + nw.Bridge + "-hosts.lock" }
