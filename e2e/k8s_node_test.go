@@ -24,15 +24,30 @@ import (
 // installed with the real helm, then hostPath volumes with and without the
 // volumePermissions init container, then the pod fields of the spec
 // through the real apiserver's validation and admission. One node for all:
-// bringing it up is most of the cost.
+// bringing it up is most of the cost. Those five run side by side, each in
+// a namespace of its own with its own StorageClass and volumes (one after
+// another they were most of the suite's longest pass); the Kubernetes plan
+// runs after them, alone: its writer must see the cluster take every write.
 func TestK8sStatefulSet(t *testing.T) {
 	requireK8sTests(t)
 	start := time.Now()
-	n := startNode(t)
-	n.mustKubectl("create", "priorityclass", "eg15-high", "--value=1000")
+	base := startNode(t)
+	base.mustKubectl("create", "priorityclass", "eg15-high", "--value=1000")
 
+	t.Run("clusters", func(t *testing.T) {
+		clusters(t, base)
+	})
+	t.Run("plan", func(t *testing.T) {
+		base.forTest(t).k8sPlan(t)
+	})
+	t.Logf("k8s suite: %v in all", time.Since(start).Round(time.Second))
+}
+
+// clusters are the side-by-side subtests of TestK8sStatefulSet.
+func clusters(t *testing.T, base *node) {
 	t.Run("kubectl", func(t *testing.T) {
-		defer n.use(t)()
+		t.Parallel()
+		n := base.forTest(t)
 		k := n.k8sCluster(t, "etcd", "default", "eg15-local", "local", "")
 		n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 		k.waitReady(3)
@@ -50,7 +65,8 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("certManager", func(t *testing.T) {
-		defer n.use(t)()
+		t.Parallel()
+		n := base.forTest(t)
 		// cert-manager's CRDs and controllers (tools/certmanager): the
 		// chain is the k8s target's own selfSigned Issuer, CA Certificate,
 		// CA Issuer and leaf Certificates.
@@ -114,7 +130,8 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("helm", func(t *testing.T) {
-		defer n.use(t)()
+		t.Parallel()
+		n := base.forTest(t)
 		k := n.k8sCluster(t, "hetcd", "helm-etcd", "eg15-helm", "local", "")
 		n.mustKubectl("create", "namespace", "helm-etcd")
 		n.mustKubectl("apply", "-f", k.secrets)
@@ -130,7 +147,8 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("hostPath", func(t *testing.T) {
-		defer n.use(t)()
+		t.Parallel()
+		n := base.forTest(t)
 		// fsGroup does not apply to hostPath volumes: etcd, as 65532,
 		// cannot create its data directory in the root-owned volume...
 		bare := n.k8sCluster(t, "bare", "hostpath", "eg15-hostpath-bare", "hostPath", "replicas: 1\n")
@@ -158,7 +176,8 @@ func TestK8sStatefulSet(t *testing.T) {
 	})
 
 	t.Run("podFields", func(t *testing.T) {
-		defer n.use(t)()
+		t.Parallel()
+		n := base.forTest(t)
 		k := n.k8sCluster(t, "placed", "placed", "eg15-placed", "", `podLabels: {"team": "storage"}
 podAnnotations: {"prometheus.io/scrape": "true"}
 nodeSelector: {"kubernetes.io/os": "linux"}
@@ -189,12 +208,6 @@ volumePermissions: image: "`+chownImage+`"
 			t.Fatalf("control: a toleration with operator Exists and a value was not refused: %v\n%s", err, out)
 		}
 	})
-
-	t.Run("plan", func(t *testing.T) {
-		defer n.use(t)()
-		n.k8sPlan(t)
-	})
-	t.Logf("k8s suite: %v in all", time.Since(start).Round(time.Second))
 }
 
 // k8sCluster is one rendered spec on the node.

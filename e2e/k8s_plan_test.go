@@ -40,11 +40,11 @@ func (n *node) k8sPlan(t *testing.T) {
 		before[pod] = k.podRun(pod)
 	}
 
-	// plan.sh finds kubectl on PATH (the node's multi-call binary) and
+	// plan.sh finds kubectl on PATH (bin/kubectl) and
 	// runs in the node's namespaces, where the pods' names resolve.
 	bin := filepath.Join(k.dir, "bin")
 	must(t, os.MkdirAll(bin, 0o755))
-	must(t, os.WriteFile(filepath.Join(bin, "kubectl"), []byte("#!/bin/sh\nexec "+kubenodeBin()+" kubectl \"$@\"\n"), 0o755))
+	must(t, os.Symlink(kubectlBin(), filepath.Join(bin, "kubectl")))
 	planSh := func(dir string) string {
 		t.Helper()
 		start := time.Now()
@@ -176,8 +176,8 @@ func (k *k8sCluster) checkKey(pod string) {
 // one member at a time, a learner never counts toward the quorum) and
 // checks that the last value reads back through etcd-2.
 //
-// A put that fails is tried again after 2 s, twice: each try is a kubectl
-// exec of etcdctl with its 5 s timeout, and on a loaded 2-core machine one
+// A put that fails is tried again after 2 s, twice: each try is an exec
+// of etcdctl in the pod with its 5 s timeout, and on a loaded 2-core machine one
 // of them may miss an election or the exec itself may time out. A put that
 // fails three times in about 20 s is a cluster that did not take writes:
 // a lost quorum (two pods restarted at once) lasts longer than that.

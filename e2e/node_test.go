@@ -47,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,8 +106,13 @@ type nodeProc struct {
 }
 
 func kubenodeBin() string { return filepath.Join(absBin(), "kubenode") }
-func corednsBin() string  { return filepath.Join(absBin(), "coredns") }
-func nodeimgBin() string  { return filepath.Join(absBin(), "nodeimg") }
+
+// kubectlBin is kubectl alone (k8s.io/kubernetes/cmd/kubectl, same module
+// and release as kubenode): a kubectl process of the multi-call kubenode
+// runs the init of every component, about twice the CPU of kubectl's own.
+func kubectlBin() string { return filepath.Join(absBin(), "kubectl") }
+func corednsBin() string { return filepath.Join(absBin(), "coredns") }
+func nodeimgBin() string { return filepath.Join(absBin(), "nodeimg") }
 
 func absBin() string {
 	abs, err := filepath.Abs(*binDir)
@@ -128,7 +134,7 @@ func nodeAvailable(t *testing.T) {
 			t.Fatalf("%s: %v (run `make -C e2e node`)", b, err)
 		}
 	}
-	for _, f := range []string{kubenodeBin(), corednsBin(), nodeimgBin(), "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"} {
+	for _, f := range []string{kubenodeBin(), kubectlBin(), corednsBin(), nodeimgBin(), "/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("%v (run `make -C e2e node`)", err)
 		}
@@ -161,12 +167,14 @@ func startNode(t *testing.T) *node {
 	return n
 }
 
-// use makes t the test the node reports to (a subtest), until the
-// returned function restores the previous one.
-func (n *node) use(t *testing.T) func() {
-	prev := n.t
-	n.t = t
-	return func() { n.t = prev }
+// forTest is the node as seen by a subtest: the same node, reporting to t
+// (its failures, its helpers), so that subtests can run side by side. A
+// process the subtest starts (n.run) is its to stop.
+func (n *node) forTest(t *testing.T) *node {
+	c := *n
+	c.t = t
+	c.procs = slices.Clip(n.procs)
+	return &c
 }
 
 func lockFile(t *testing.T, path string) {
@@ -332,7 +340,7 @@ func (n *node) sh(d time.Duration, argv ...string) (string, error) {
 
 // kubectl runs kubectl as the admin in the node (bounded to a minute).
 func (n *node) kubectl(args ...string) (string, error) {
-	return n.sh(time.Minute, append([]string{kubenodeBin(), "kubectl"}, args...)...)
+	return n.sh(time.Minute, append([]string{kubectlBin()}, args...)...)
 }
 
 func (n *node) mustKubectl(args ...string) string {
