@@ -220,6 +220,16 @@ func (n *node) makeCgroups() {
 		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
 			n.t.Fatal(err)
 		}
+		// The pods' cgroups are all under this one (kubelet's cgroupRoot),
+		// and with cgroup v1's cpu controller a group competes for the CPU
+		// as one task of its parent: with the default 1024 shares, the
+		// node's etcd pods together weighed as much as any single process
+		// of the rest of make test, and each step of the Kubernetes tests
+		// waited behind them all. 5120: the weight of the five etcd pods
+		// the plan runs at most, as if each were a process of its own.
+		if sh := filepath.Join(d, "cpu.shares"); exists(sh) {
+			must(n.t, os.WriteFile(sh, []byte("5120"), 0o644))
+		}
 		if filepath.Base(h) == "cpuset" || strings.Contains(filepath.Base(h), "cpuset") {
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 				v, err := os.ReadFile(filepath.Join(h, f))
