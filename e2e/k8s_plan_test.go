@@ -170,17 +170,19 @@ func (k *k8sCluster) checkKey(pod string) {
 	}
 }
 
-// writer puts eg15/writer through pod, one put after another, until the
-// returned function is called; that function fails the test if the
-// cluster stopped taking writes (it must stay writable while a plan runs:
-// one member at a time, a learner never counts toward the quorum) and
-// checks that the last value reads back through etcd-2.
+// writer puts eg15/writer through pod, a put a second after the last one
+// ended, until the returned function is called; that function fails the
+// test if the cluster stopped taking writes (it must stay writable while a
+// plan runs: one member at a time, a learner never counts toward the
+// quorum) and checks that the last value reads back through etcd-2.
 //
 // A put that fails is tried again after 2 s, twice: each try is an exec
-// of etcdctl in the pod with its 5 s timeout, and on a loaded 2-core machine one
-// of them may miss an election or the exec itself may time out. A put that
-// fails three times in about 20 s is a cluster that did not take writes:
-// a lost quorum (two pods restarted at once) lasts longer than that.
+// of etcdctl in the pod with its 5 s timeout, and on a loaded 2-core
+// machine one of them may miss an election or the exec itself may time
+// out. A put that fails three times in about 20 s is a cluster that did
+// not take writes: a lost quorum (two pods restarted at once) lasts longer
+// than that, so a put each second misses no such gap (each put is an exec:
+// a runc process and an etcdctl in the pod).
 func (k *k8sCluster) writer(pod string) func() {
 	done, finished := make(chan struct{}), make(chan struct{})
 	var puts int
@@ -191,7 +193,7 @@ func (k *k8sCluster) writer(pod string) func() {
 			select {
 			case <-done:
 				return
-			case <-time.After(500 * time.Millisecond):
+			case <-time.After(time.Second):
 			}
 			var err error
 			for try := 0; try < 3; try++ {
