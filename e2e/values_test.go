@@ -475,10 +475,10 @@ func (c *consumers) templateAll(roots []string) {
 	}
 	dir := t.TempDir()
 	var jobs strings.Builder
-	outs := make([]string, len(roots))
+	outs, nss := make([]string, len(roots)), make([]string, len(roots))
 	for i, root := range roots {
 		chart, _, ns := chartOf(t, root)
-		outs[i] = filepath.Join(dir, fmt.Sprintf("t%d.yaml", i))
+		outs[i], nss[i] = filepath.Join(dir, fmt.Sprintf("t%d.yaml", i)), ns
 		fmt.Fprintf(&jobs, "etcd\t%s\t%s\t%s\n", chart, ns, outs[i])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -500,8 +500,8 @@ func (c *consumers) templateAll(roots []string) {
 			c.helmOut[chart] = helmRun{err: err}
 		}
 	}
-	for _, root := range []string{roots[0], roots[len(roots)-1]} {
-		chart, _, ns := chartOf(t, root)
+	for _, i := range []int{0, len(roots) - 1} {
+		chart, ns := filepath.Join(roots[i], "helm"), nss[i]
 		cmd := exec.CommandContext(ctx, c.helm, "template", "etcd", chart, "-n", ns)
 		real, err := cmd.Output()
 		c.ran("helm template", cmd)
@@ -560,6 +560,9 @@ func (c *consumers) read(root string) map[string]bool {
 	return seen
 }
 
+// shellName is a name bash can give a variable.
+var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // sourceAll reads every env file as bash does after `set -a; . file`: one
 // bash, started with PATH alone in its environment, sources each file in a
 // subshell (a fork: each file sees a fresh copy of that shell and nothing
@@ -585,7 +588,7 @@ func (c *consumers) sourceAll(files []string) {
 		vars, _ := readEnvFile(f) // its error is envBothWays's to report
 		for _, v := range vars {
 			// Only a shell name can be a variable bash sets.
-			if regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(v.Key) {
+			if shellName.MatchString(v.Key) {
 				names = append(names, v.Key)
 			}
 		}
