@@ -8,9 +8,12 @@
 # read from its sources, so CI needs no other network access.
 set -eu
 out=$1
-tmp=$out.tmp.d
-trap 'rm -rf "$tmp"' EXIT
-rm -rf "$tmp"
+# The tarball's directory is shared by every clone on the machine (see
+# e2e/Makefile): a build of its own, renamed into place when whole, so two
+# builds at once cannot mix.
+tmp=$(mktemp -d "$out.tmp.XXXXXX")
+chmod 0755 "$tmp" # the hosts' /, for every user of theirs
+trap 'rm -rf "$tmp" "$tmp.tar"' EXIT
 
 . /etc/os-release
 suite=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
@@ -26,7 +29,8 @@ fi
 echo "e2e: debootstrap $suite (minbase) into $tmp"
 debootstrap --variant=minbase \
 	--include=systemd,systemd-sysv,dbus,openssh-server,python3,iproute2 \
-	"$suite" "$tmp" "$mirror" >"$out.log" 2>&1 || { tail -n 30 "$out.log" >&2; exit 1; }
+	"$suite" "$tmp" "$mirror" >"$tmp.log" 2>&1 || { tail -n 30 "$tmp.log" >&2; rm -f "$tmp.log"; exit 1; }
+rm -f "$tmp.log"
 
 # Networking by systemd-networkd (each host gets its own 10-*.network, see
 # hosts_test.go), sshd at boot; no getty on a console nobody reads.
@@ -39,6 +43,6 @@ chroot "$tmp" ssh-keygen -A >/dev/null
 : >"$tmp/etc/machine-id"
 rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
 
-tar -C "$tmp" --numeric-owner -cf "$out.part" .
-mv "$out.part" "$out"
+tar -C "$tmp" --numeric-owner -cf "$tmp.tar" .
+mv -f "$tmp.tar" "$out"
 echo "e2e: root file system cached in $out ($(du -h "$out" | cut -f1))"
