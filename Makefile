@@ -17,11 +17,12 @@ build:
 # passes spend much of their time waiting on etcd, systemd and Kubernetes,
 # and unit alone took minutes of wall time on 2 cores before the suite
 # began. Each prints its output whole when it ends (the suite's passes
-# print their own). The fuzz targets' seed corpora (schema/testdata/fuzz)
-# run in unit as plain tests; fuzzing itself is `make fuzz`, by hand: the
-# 10 s per target that `make test` gave it went to replaying the cached
-# corpus (its baseline, 171 of 736 inputs in 10 s), never to new inputs,
-# and cost about 35 CPU-seconds of a run that is CPU-bound on 2 cores.
+# print their own). The fuzz targets' seeds (every spec of the testscripts,
+# f.Add in schema/fuzz_test.go) run in unit as plain tests; fuzzing itself
+# is `make fuzz`, by hand: the 10 s per target that `make test` gave it
+# went to replaying the cached corpus (its baseline, 171 of 736 inputs in
+# 10 s), never to new inputs, and cost about 35 CPU-seconds of a run that
+# is CPU-bound on 2 cores.
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target unit e2e
 
