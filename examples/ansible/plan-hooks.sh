@@ -13,7 +13,18 @@ etcdgen_ansible() { # MEMBER ACTION [EXTRA_VARS_JSON]
 		"$(printf '"%s",' ${TIMERS[@]+"${TIMERS[@]}"} | sed 's/,$//')" "${3:+,$3}")
 	ansible-playbook -i "${HOST[$1]}," -e "$vars" "$ETCDGEN_ANSIBLE_PLAYBOOK" >&2
 }
-etcdgen_install() { etcdgen_ansible "$1" install "$(printf '"etcdgen_tree":"%s","etcdgen_version":"%s"' "$2" "$3")"; }
+# The step's tree goes over as one tar: Ansible's copy of a directory runs
+# two modules on the host for every file (a tree with its certificates and
+# operations units holds about 25). Its members only, not "." (that would
+# set the mode of the host's /), owned by root as the copy left them.
+etcdgen_install() {
+	local tar rc=0
+	tar=$(mktemp "${TMPDIR:-/tmp}/etcdgen-tree.XXXXXX") || return
+	(cd -- "$2" && tar --owner=0 --group=0 --numeric-owner -cf "$tar" -- *) || rc=$?
+	((rc != 0)) || etcdgen_ansible "$1" install "$(printf '"etcdgen_tree_tar":"%s","etcdgen_version":"%s"' "$tar" "$3")" || rc=$?
+	rm -f -- "$tar"
+	return "$rc"
+}
 etcdgen_start() { etcdgen_ansible "$1" start; }
 etcdgen_stop() { etcdgen_ansible "$1" stop; }
 etcdgen_wipe() { etcdgen_ansible "$1" wipe; }
