@@ -132,7 +132,12 @@ func TestPlanHostsAnsible(t *testing.T) {
 	t.Logf("four hosts booted, SSH up: %s", time.Since(start).Round(100*time.Millisecond))
 	hooks, err := filepath.Abs("../examples/ansible/plan-hooks.sh")
 	must(t, err)
-	env := []string{"ETCDGEN_HOOKS=" + hooks, "ETCDGEN_ETCD_DIR=", "ANSIBLE_REMOTE_USER=root",
+	// A TMPDIR holding JSON, shell and Jinja metacharacters: the install
+	// hook's tar is made there and its path reaches the playbook, which
+	// must neither break on it nor template it ({{ 7*6 }} would become 42).
+	tmp := filepath.Join(l.dir, `tmp "q" 'a' \ $(false) {{ 7*6 }}`)
+	must(t, os.Mkdir(tmp, 0o700))
+	env := []string{"ETCDGEN_HOOKS=" + hooks, "ETCDGEN_ETCD_DIR=", "TMPDIR=" + tmp, "ANSIBLE_REMOTE_USER=root",
 		"ANSIBLE_PRIVATE_KEY_FILE=" + l.hs.Key, "ANSIBLE_HOST_KEY_CHECKING=False", "ANSIBLE_PIPELINING=True",
 		"ANSIBLE_SSH_ARGS=" + l.hs.AnsibleSSHArgs(),
 		"ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3", "ANSIBLE_NOCOLOR=1", "ANSIBLE_RETRY_FILES_ENABLED=False"}

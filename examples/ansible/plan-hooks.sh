@@ -6,12 +6,15 @@
 # binaries as with the default hooks.
 ETCDGEN_ANSIBLE_PLAYBOOK=${ETCDGEN_ANSIBLE_PLAYBOOK:-$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)/plan-hooks.yaml}
 
-etcdgen_ansible() { # MEMBER ACTION [EXTRA_VARS_JSON]
-	local vars
-	vars=$(printf '{"etcdgen_action":"%s","etcd_binary":"%s","etcd_data_dir":"%s","etcd_wal_dir":"%s","etcd_dir":"%s","etcd_timers":[%s]%s}' \
-		"$2" "$ETCD_BIN" "$DATA_DIR" "$WAL_DIR" "${ETCDGEN_ETCD_DIR:-}" \
-		"$(printf '"%s",' ${TIMERS[@]+"${TIMERS[@]}"} | sed 's/,$//')" "${3:+,$3}")
-	ansible-playbook -i "${HOST[$1]}," -e "$vars" "$ETCDGEN_ANSIBLE_PLAYBOOK" >&2
+# The values go to the playbook in its environment, not as -e: an extra var
+# is JSON or key=value that this script would have to quote, and Ansible
+# templates it again when used, so a path holding "{{" would run as Jinja.
+# The playbook reads them with the env lookup, whose result is not templated.
+etcdgen_ansible() { # MEMBER ACTION [TREE_TAR VERSION]
+	ETCDGEN_HOOK_ACTION=$2 ETCDGEN_HOOK_TREE_TAR=${3:-} ETCDGEN_HOOK_VERSION=${4:-} \
+		ETCDGEN_HOOK_BINARY=$ETCD_BIN ETCDGEN_HOOK_DATA_DIR=$DATA_DIR ETCDGEN_HOOK_WAL_DIR=$WAL_DIR \
+		ETCDGEN_HOOK_TIMERS="${TIMERS[*]+"${TIMERS[*]}"}" ETCDGEN_ETCD_DIR=${ETCDGEN_ETCD_DIR:-} \
+		ansible-playbook -i "${HOST[$1]}," "$ETCDGEN_ANSIBLE_PLAYBOOK" >&2
 }
 # The step's tree goes over as one tar: Ansible's copy of a directory runs
 # two modules on the host for every file (a tree with its certificates and
@@ -21,7 +24,7 @@ etcdgen_install() {
 	local tar rc=0
 	tar=$(mktemp "${TMPDIR:-/tmp}/etcdgen-tree.XXXXXX") || return
 	(cd -- "$2" && tar --owner=0 --group=0 --numeric-owner -cf "$tar" -- *) || rc=$?
-	((rc != 0)) || etcdgen_ansible "$1" install "$(printf '"etcdgen_tree_tar":"%s","etcdgen_version":"%s"' "$tar" "$3")" || rc=$?
+	((rc != 0)) || etcdgen_ansible "$1" install "$tar" "$3" || rc=$?
 	rm -f -- "$tar"
 	return "$rc"
 }
