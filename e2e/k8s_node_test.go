@@ -115,6 +115,7 @@ func TestK8sStatefulSet(t *testing.T) {
 		k.waitReady(3)
 		k.checkHealth(3)
 		k.checkPutGet()
+		k.certManagerPlan("eg15-cm")
 	})
 
 	t.Run("helm", func(t *testing.T) {

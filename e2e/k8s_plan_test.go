@@ -40,23 +40,6 @@ func (n *node) k8sPlan(t *testing.T) {
 		before[pod] = k.podRun(pod)
 	}
 
-	// plan.sh finds kubectl on PATH (bin/kubectl) and
-	// runs in the node's namespaces, where the pods' names resolve.
-	bin := filepath.Join(k.dir, "bin")
-	must(t, os.MkdirAll(bin, 0o755))
-	must(t, os.Symlink(kubectlBin(), filepath.Join(bin, "kubectl")))
-	planSh := func(dir string) string {
-		t.Helper()
-		start := time.Now()
-		out, err := n.sh(15*time.Minute, "env", "PATH="+bin+":"+os.Getenv("PATH"), "ETCDGEN_WAIT=600",
-			"bash", filepath.Join(k.dir, dir, "plan.sh"))
-		if err != nil {
-			t.Fatalf("%s/plan.sh: %v\n%s", dir, err, out)
-		}
-		t.Logf("%s/plan.sh: %v", dir, time.Since(start).Round(100*time.Millisecond))
-		return out
-	}
-
 	// 3 -> 5. Without cert-manager the shared server and peer certs must
 	// name the new pods first (PLAN.md says so): `etcdgen certs` keeps
 	// the CA and re-issues those two.
@@ -69,13 +52,13 @@ func (n *node) k8sPlan(t *testing.T) {
 	n.mustKubectl("apply", "-f", filepath.Join(k.dir, "secrets5"))
 	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "five.cue", "--out", "up")
 	stop := k.writer("etcd-0")
-	planSh("up")
+	k.planSh("up")
 	stop()
 	k.checkMembers(5)
 	k.checkHealth(5)
 	k.checkUnchanged(before)
 	k.checkKey("etcd-4")
-	if out := planSh("up"); strings.Count(out, "done already") != 2 {
+	if out := k.planSh("up"); strings.Count(out, "done already") != 2 {
 		t.Errorf("up/plan.sh again: want two steps done already:\n%s", out)
 	}
 	k.checkMembers(5)
@@ -84,7 +67,7 @@ func (n *node) k8sPlan(t *testing.T) {
 	// 5 -> 3: etcd-4 then etcd-3 leave; their claims go with them.
 	c.etcdgen("plan", "--from", "five.cue", "-f", "etcdgen.cue", "--out", "down")
 	stop = k.writer("etcd-0")
-	planSh("down")
+	k.planSh("down")
 	stop()
 	k.checkMembers(3)
 	k.checkHealth(3)
@@ -99,7 +82,7 @@ func (n *node) k8sPlan(t *testing.T) {
 			t.Errorf("%s after the scale-down: pod %v (%v), claim data-%s: %v; want no pod and no claim", pod, p != nil, err, pod, perr)
 		}
 	}
-	if out := planSh("down"); strings.Count(out, "done already") != 2 {
+	if out := k.planSh("down"); strings.Count(out, "done already") != 2 {
 		t.Errorf("down/plan.sh again: want two steps done already:\n%s", out)
 	}
 	k.checkMembers(3)
@@ -223,6 +206,91 @@ func (k *k8sCluster) writer(pod string) func() {
 		out, err := k.etcdctl(k.name+"-2", "get", "eg15/writer", "--print-value-only")
 		if err != nil || strings.TrimSpace(out) != strconv.Itoa(puts) {
 			k.t.Errorf("writer: eg15/writer through %s-2 is %q (%v), want %d", k.name, out, err, puts)
+		}
+	}
+}
+
+// planSh runs dir/plan.sh in the node's namespaces, where the pods' names
+// resolve, with the real kubectl (bin/kubectl) first on PATH, and returns
+// its output.
+func (k *k8sCluster) planSh(dir string) string {
+	t := k.t
+	t.Helper()
+	bin := filepath.Join(k.dir, "bin")
+	if _, err := os.Lstat(filepath.Join(bin, "kubectl")); err != nil {
+		must(t, os.MkdirAll(bin, 0o755))
+		must(t, os.Symlink(kubectlBin(), filepath.Join(bin, "kubectl")))
+	}
+	start := time.Now()
+	out, err := k.n.sh(15*time.Minute, "env", "PATH="+bin+":"+os.Getenv("PATH"), "ETCDGEN_WAIT=600",
+		"bash", filepath.Join(k.dir, dir, "plan.sh"))
+	if err != nil {
+		t.Fatalf("%s/plan.sh: %v\n%s", dir, err, out)
+	}
+	t.Logf("%s/plan.sh: %v", dir, time.Since(start).Round(100*time.Millisecond))
+	return out
+}
+
+// certManagerPlan (issue 15, item 3, with cert-manager): the Kubernetes
+// plan grows the certManager subtest's cluster (its StorageClass class)
+// from 3 pods to 4. Its step applies the Certificates that name the new pod
+// and waits until cert-manager has issued them at their new generation (the
+// Ready condition's observedGeneration) before the manifest that makes the
+// pod: the peers check a new member's name and address against its peer
+// certificate. The fake kubectl of plan_k8s_grow.txtar only models that
+// wait; here the real kubectl is wrapped to record the Certificates when
+// the wait has ended.
+func (k *k8sCluster) certManagerPlan(class string) {
+	t, n := k.t, k.n
+	before := map[string]string{}
+	for i := range 3 {
+		pod := fmt.Sprintf("%s-%d", k.name, i)
+		before[pod] = k.podRun(pod)
+	}
+	spec, err := os.ReadFile(filepath.Join(k.dir, "etcdgen.cue"))
+	must(t, err)
+	four := strings.Replace(string(spec), "certManager: true\n", "certManager: true\nreplicas: 4\n", 1)
+	must(t, os.WriteFile(filepath.Join(k.dir, "four.cue"), []byte(four), 0o644))
+	c := &cluster{t: t, dir: k.dir}
+	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "four.cue", "--out", "up")
+	n.storage(class, "local", 4)
+
+	// bin/kubectl: the real one, which first writes each Certificate's
+	// name=generation=ready generation=status at the first exec (the member
+	// add) after the step's certificates.yaml is applied: what the wait
+	// between the two left for the new pod.
+	record, applied := filepath.Join(k.dir, "certificates-at-add"), filepath.Join(k.dir, "certificates-applied")
+	must(t, os.MkdirAll(filepath.Join(k.dir, "bin"), 0o755))
+	must(t, os.WriteFile(filepath.Join(k.dir, "bin", "kubectl"), fmt.Appendf(nil, `#!/bin/sh
+case "$*" in
+*" apply -f "*/certificates.yaml) : >%[4]q ;;
+*" exec "*) if [ -e %[4]q ]; then
+	rm -f %[4]q
+	%[1]q --namespace %[2]q get certificates -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.generation}={.status.conditions[?(@.type=="Ready")].observedGeneration}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' >>%[3]q || exit
+fi ;;
+esac
+exec %[1]q "$@"
+`, kubectlBin(), k.ns, record, applied), 0o755))
+	k.planSh("up")
+	k.checkMembers(4)
+	k.checkHealth(4)
+	k.checkUnchanged(before)
+	k.checkKey(k.name + "-3")
+
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatalf("no record of the Certificates at the member add (plan.sh applied no certificates.yaml before it): %v", err)
+	}
+	t.Logf("certificates (name=generation=ready generation=status) at the member add: %s", strings.Fields(string(b)))
+	got := map[string]string{}
+	for _, line := range strings.Fields(string(b)) {
+		name, rest, _ := strings.Cut(line, "=")
+		got[name] = rest
+	}
+	for _, name := range []string{k.name + "-server", k.name + "-peer"} {
+		f := strings.Split(got[name], "=")
+		if len(f) != 3 || f[1] != f[0] || f[2] != "True" || atoi(f[0]) < 2 {
+			t.Errorf("certificate %s at the member add: generation=ready generation=status %q, want Ready at the plan's new generation (all: %q)", name, got[name], b)
 		}
 	}
 }
