@@ -78,8 +78,9 @@ type host struct {
 // hostSet is what bootHosts returns.
 type hostSet struct {
 	Hosts []*host
-	Key   string // SSH private key for root@every host
+	Key   string // SSH private key for root@every host (and the sudo users)
 	dir   string
+	users []string // the login users besides root (addSudoUser)
 }
 
 // hostsEnv selects the host tests. `make test` runs them in their own
@@ -343,7 +344,9 @@ func (hs *hostSet) AnsibleSSHArgs() string {
 func (hs *hostSet) closeMasters() {
 	for _, h := range hs.Hosts {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = exec.CommandContext(ctx, "ssh", append(append(sshOpts(hs.Key), hs.controlOpts()...), "-O", "exit", "root@"+h.IP)...).Run()
+		for _, u := range append([]string{"root"}, hs.users...) {
+			_ = exec.CommandContext(ctx, "ssh", append(append(sshOpts(hs.Key), hs.controlOpts()...), "-O", "exit", u+"@"+h.IP)...).Run()
+		}
 		cancel()
 	}
 }

@@ -15,9 +15,11 @@ import (
 
 // TestPlanHosts runs plan.sh as a user would: its default hooks (ssh,
 // rsync, systemctl; no ETCDGEN_HOOKS) on five hosts booted by real
-// systemd, with ETCDGEN_SSH for the test's key and known_hosts, and
-// ETCDGEN_ETCD_DIR=bin (bin/etcd-v<version>/ is the layout the hooks ship
-// from). The spec runs etcd as a service user with backups and defrag on,
+// systemd, with ETCDGEN_SSH for the test's key and known_hosts,
+// ETCDGEN_SSH_USER=deploy (a user with passwordless sudo; root cannot log
+// in: the hooks' sudo -n path, root's is TestPlanHostsAnsible's bootstrap)
+// and ETCDGEN_ETCD_DIR=bin (bin/etcd-v<version>/ is the layout the hooks
+// ship from). The spec runs etcd as a service user with backups and defrag on,
 // so the same hosts prove the operations units under real systemd.
 //
 //  1. bootstrap etcd1..3 (etcd 3.6.16, TLS); the operations units: a
@@ -52,6 +54,9 @@ func TestPlanHosts(t *testing.T) {
 		copyTool(h, "/usr/bin/rsync")
 	})
 	t.Logf("five hosts booted, SSH up: %s", time.Since(start).Round(100*time.Millisecond))
+	// The hooks log in as a sudo user; root cannot log in at all.
+	l.hs.addSudoUser(t, "deploy", true)
+	l.sshUser = "deploy"
 	for _, h := range l.hs.Hosts {
 		if out, err := h.exec("test -e /usr/local/bin/etcd"); err == nil {
 			t.Fatalf("%s has an etcd before the plan: %s", h.Name, out)
@@ -166,6 +171,7 @@ type hostLab struct {
 	dir     string
 	pki     string
 	etcdDir string
+	sshUser string // ETCDGEN_SSH_USER of the default hooks ("": root)
 	bins    map[string]map[string]string
 	version string // what the cluster runs, for etcdctl
 	members []string
@@ -214,6 +220,9 @@ func (l *hostLab) runPlan(name, old, spec string, env ...string) {
 		"HOME=" + l.dir, "LANG=C.UTF-8",
 		"ETCDGEN_SSH=" + strings.Join(l.hs.SSHArgs(), " "),
 		"ETCDGEN_ETCD_DIR=" + l.etcdDir,
+	}
+	if l.sshUser != "" {
+		cmd.Env = append(cmd.Env, "ETCDGEN_SSH_USER="+l.sshUser)
 	}
 	cmd.Env = append(cmd.Env, env...)
 	start := time.Now()
@@ -450,4 +459,33 @@ func copyTool(h *host, bin string) {
 		must(h.t, err)
 		h.copyIn(real, strings.TrimPrefix(lib, "/"), 0o644)
 	}
+}
+
+// addSudoUser gives every host a login user with passwordless sudo, as
+// cloud images have one (admin, ubuntu, ...) and no root login: plan.sh's
+// default hooks log in as ETCDGEN_SSH_USER and run each remote command,
+// rsync's far end included, through sudo -n. sudo is this machine's
+// (hosts-deps installs it; the hosts' image is the same Debian release, as
+// for rsync), with its plugin and configuration; the user logs in with the
+// test's key. noRoot removes root's key: nothing logs in as root then.
+func (hs *hostSet) addSudoUser(t *testing.T, user string, noRoot bool) {
+	t.Helper()
+	for _, h := range hs.Hosts {
+		copyTool(h, "/usr/bin/sudo")
+		must(t, os.Chmod(filepath.Join(h.Dir, "usr/bin/sudo"), 0o755|os.ModeSetuid))
+		copyTool(h, "/usr/libexec/sudo/sudoers.so")
+		h.copyIn("/etc/sudoers", "etc/sudoers", 0o440)
+		h.copyIn("/etc/pam.d/sudo", "etc/pam.d/sudo", 0o644)
+		h.write("etc/sudoers.d/eg17-"+user, 0o440, user+" ALL=(ALL:ALL) NOPASSWD: ALL\n")
+		// sudo resolves the host's own name (its sudoers may name hosts):
+		// the image has no /etc/hosts; Debian's installer writes this one.
+		h.write("etc/hosts", 0o644, "127.0.0.1\tlocalhost\n127.0.1.1\t"+h.Name+"\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+		h.execOK(fmt.Sprintf("useradd --create-home --shell /bin/sh %[1]s && "+
+			"install -d -m 0700 -o %[1]s -g %[1]s /home/%[1]s/.ssh && "+
+			"install -m 0600 -o %[1]s -g %[1]s /root/.ssh/authorized_keys /home/%[1]s/.ssh/", user))
+		if noRoot {
+			h.execOK("rm /root/.ssh/authorized_keys")
+		}
+	}
+	hs.users = append(hs.users, user)
 }
