@@ -212,7 +212,7 @@ func (k *k8sCluster) writer(pod string) func() {
 
 // planSh runs dir/plan.sh in the node's namespaces, where the pods' names
 // resolve, with the real kubectl (bin/kubectl) first on PATH, and returns
-// its output.
+// its output (stdout and stderr, each line timed).
 func (k *k8sCluster) planSh(dir string) string {
 	t := k.t
 	t.Helper()
@@ -222,12 +222,14 @@ func (k *k8sCluster) planSh(dir string) string {
 		must(t, os.Symlink(kubectlBin(), filepath.Join(bin, "kubectl")))
 	}
 	start := time.Now()
+	// Each line with the time it was written: where a slow run waited.
 	out, err := k.n.sh(15*time.Minute, "env", "PATH="+bin+":"+os.Getenv("PATH"), "ETCDGEN_WAIT=600",
-		"bash", filepath.Join(k.dir, dir, "plan.sh"))
+		"bash", "-c", `set -o pipefail; bash "$1" 2>&1 | while IFS= read -r l; do printf '%(%T)T %s\n' -1 "$l"; done`,
+		"plan", filepath.Join(k.dir, dir, "plan.sh"))
 	if err != nil {
 		t.Fatalf("%s/plan.sh: %v\n%s", dir, err, out)
 	}
-	t.Logf("%s/plan.sh: %v", dir, time.Since(start).Round(100*time.Millisecond))
+	t.Logf("%s/plan.sh: %v\n%s", dir, time.Since(start).Round(100*time.Millisecond), out)
 	return out
 }
 
