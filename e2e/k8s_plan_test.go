@@ -17,20 +17,30 @@ import (
 
 // k8sPlan (issue 15, item 3; the plan of issue 14, item 9): the Kubernetes
 // plan scales a running 3-pod StatefulSet to 5 and back to 3 on the real
-// node, with plan.sh driving the real kubectl. It proves what the fake
-// kubectl of testdata/script/plan_k8s_{grow,shrink}.txtar only models: no
-// running member restarts (the partition), every new pod joins as a voter,
-// a rerun changes nothing, the retired pods' claims are deleted, and the
-// data survives both ways.
+// node, with plan.sh driving the real kubectl, in the spec's default mode:
+// cert-manager issues the certificates. It proves what the fake kubectl of
+// testdata/script/plan_k8s_{grow,shrink}.txtar only models: each scale-up
+// step applies the Certificates that name its new pod and waits until
+// cert-manager has issued them at their new generation before the member
+// add (the peers check a new member's name and address against its peer
+// certificate); no running member restarts (the partition); every new pod
+// joins as a voter; a rerun changes nothing; the retired pods' claims are
+// deleted; the data survives both ways.
+//
+// With certManager: false, plan.sh is the same but for that step, which is
+// the user's (PLAN.md): `etcdgen certs` re-issues the shared server and
+// peer certificates under the kept CA and the k8s-secrets target's Secrets
+// are applied before the plan runs.
 func (n *node) k8sPlan(t *testing.T) {
 	const ns, class = "plan", "eg15-plan"
+	n.startCertManager(t)
 	n.mustKubectl("create", "namespace", ns)
-	k := n.k8sCluster(t, "etcd", ns, class, "", "replicas: 3\n")
+	k := n.k8sCluster(t, "etcd", ns, class, "", "replicas: 3\ncertManager: true\n")
 	n.storage(class, "local", 5)
 	c := &cluster{t: t, dir: k.dir}
 
 	start := time.Now()
-	n.mustKubectl("apply", "-f", k.secrets, "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
+	n.mustKubectl("apply", "-f", filepath.Join(k.dir, "k8s", "etcd.yaml"))
 	k.waitReady(3)
 	k.checkPutGet()
 	t.Logf("plan: 3 pods Ready %v after apply", time.Since(start).Round(100*time.Millisecond))
@@ -39,17 +49,13 @@ func (n *node) k8sPlan(t *testing.T) {
 		pod := fmt.Sprintf("etcd-%d", i)
 		before[pod] = k.podRun(pod)
 	}
+	record := k.recordCertificatesAtAdd()
 
-	// 3 -> 5. Without cert-manager the shared server and peer certs must
-	// name the new pods first (PLAN.md says so): `etcdgen certs` keeps
-	// the CA and re-issues those two.
+	// 3 -> 5: etcd-3, then etcd-4, each with its certificates first.
 	spec, err := os.ReadFile(filepath.Join(k.dir, "etcdgen.cue"))
 	must(t, err)
 	five := strings.Replace(string(spec), "replicas: 3", "replicas: 5", 1)
 	must(t, os.WriteFile(filepath.Join(k.dir, "five.cue"), []byte(five), 0o644))
-	c.etcdgen("certs", "--out", "pki", "five.cue")
-	c.etcdgen("render", "--target", "k8s-secrets", "--certs", "pki", "--out", "secrets5", "five.cue")
-	n.mustKubectl("apply", "-f", filepath.Join(k.dir, "secrets5"))
 	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "five.cue", "--out", "up")
 	stop := k.writer("etcd-0")
 	k.planSh("up")
@@ -58,6 +64,7 @@ func (n *node) k8sPlan(t *testing.T) {
 	k.checkHealth(5)
 	k.checkUnchanged(before)
 	k.checkKey("etcd-4")
+	k.checkCertificatesAtAdd(record, 2)
 	if out := k.planSh("up"); strings.Count(out, "done already") != 2 {
 		t.Errorf("up/plan.sh again: want two steps done already:\n%s", out)
 	}
@@ -233,34 +240,15 @@ func (k *k8sCluster) planSh(dir string) string {
 	return out
 }
 
-// certManagerPlan (issue 15, item 3, with cert-manager): the Kubernetes
-// plan grows the certManager subtest's cluster (its StorageClass class)
-// from 3 pods to 4. Its step applies the Certificates that name the new pod
-// and waits until cert-manager has issued them at their new generation (the
-// Ready condition's observedGeneration) before the manifest that makes the
-// pod: the peers check a new member's name and address against its peer
-// certificate. The fake kubectl of plan_k8s_grow.txtar only models that
-// wait; here the real kubectl is wrapped to record the Certificates when
-// the wait has ended.
-func (k *k8sCluster) certManagerPlan(class string) {
-	t, n := k.t, k.n
-	before := map[string]string{}
-	for i := range 3 {
-		pod := fmt.Sprintf("%s-%d", k.name, i)
-		before[pod] = k.podRun(pod)
-	}
-	spec, err := os.ReadFile(filepath.Join(k.dir, "etcdgen.cue"))
-	must(t, err)
-	four := strings.Replace(string(spec), "certManager: true\n", "certManager: true\nreplicas: 4\n", 1)
-	must(t, os.WriteFile(filepath.Join(k.dir, "four.cue"), []byte(four), 0o644))
-	c := &cluster{t: t, dir: k.dir}
-	c.etcdgen("plan", "--from", "etcdgen.cue", "-f", "four.cue", "--out", "up")
-	n.storage(class, "local", 4)
-
-	// bin/kubectl: the real one, which first writes each Certificate's
-	// name=generation=ready generation=status at the first exec (the member
-	// add) after the step's certificates.yaml is applied: what the wait
-	// between the two left for the new pod.
+// recordCertificatesAtAdd makes bin/kubectl (planSh puts it first on
+// PATH) the real kubectl, which first appends each Certificate's
+// name=generation=ready generation=status, after a "--" line, to the file
+// it returns, at the first exec (the member add) after a step's
+// certificates.yaml is applied: what plan.sh's wait between the two left
+// for the new pod.
+func (k *k8sCluster) recordCertificatesAtAdd() string {
+	t := k.t
+	t.Helper()
 	record, applied := filepath.Join(k.dir, "certificates-at-add"), filepath.Join(k.dir, "certificates-applied")
 	must(t, os.MkdirAll(filepath.Join(k.dir, "bin"), 0o755))
 	must(t, os.WriteFile(filepath.Join(k.dir, "bin", "kubectl"), fmt.Appendf(nil, `#!/bin/sh
@@ -268,31 +256,41 @@ case "$*" in
 *" apply -f "*/certificates.yaml) : >%[4]q ;;
 *" exec "*) if [ -e %[4]q ]; then
 	rm -f %[4]q
+	echo -- >>%[3]q
 	%[1]q --namespace %[2]q get certificates -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.generation}={.status.conditions[?(@.type=="Ready")].observedGeneration}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' >>%[3]q || exit
 fi ;;
 esac
 exec %[1]q "$@"
 `, kubectlBin(), k.ns, record, applied), 0o755))
-	k.planSh("up")
-	k.checkMembers(4)
-	k.checkHealth(4)
-	k.checkUnchanged(before)
-	k.checkKey(k.name + "-3")
+	return record
+}
 
+// checkCertificatesAtAdd: the record holds one block per scale-up step, and
+// at each member add the server and peer Certificates were Ready at the
+// generation of that step's change (the first step's is 2).
+func (k *k8sCluster) checkCertificatesAtAdd(record string, steps int) {
+	t := k.t
+	t.Helper()
 	b, err := os.ReadFile(record)
 	if err != nil {
-		t.Fatalf("no record of the Certificates at the member add (plan.sh applied no certificates.yaml before it): %v", err)
+		t.Fatalf("no record of the Certificates at a member add (plan.sh applied no certificates.yaml before one): %v", err)
 	}
-	t.Logf("certificates (name=generation=ready generation=status) at the member add: %s", strings.Fields(string(b)))
-	got := map[string]string{}
-	for _, line := range strings.Fields(string(b)) {
-		name, rest, _ := strings.Cut(line, "=")
-		got[name] = rest
+	blocks := strings.Split(strings.TrimPrefix(string(b), "--\n"), "--\n")
+	if len(blocks) != steps {
+		t.Fatalf("certificates recorded at %d member adds, want %d (one per step):\n%s", len(blocks), steps, b)
 	}
-	for _, name := range []string{k.name + "-server", k.name + "-peer"} {
-		f := strings.Split(got[name], "=")
-		if len(f) != 3 || f[1] != f[0] || f[2] != "True" || atoi(f[0]) < 2 {
-			t.Errorf("certificate %s at the member add: generation=ready generation=status %q, want Ready at the plan's new generation (all: %q)", name, got[name], b)
+	for i, block := range blocks {
+		t.Logf("certificates (name=generation=ready generation=status) at member add %d: %s", i+1, strings.Fields(block))
+		got := map[string]string{}
+		for _, line := range strings.Fields(block) {
+			name, rest, _ := strings.Cut(line, "=")
+			got[name] = rest
+		}
+		for _, name := range []string{k.name + "-server", k.name + "-peer"} {
+			f := strings.Split(got[name], "=")
+			if len(f) != 3 || f[1] != f[0] || f[2] != "True" || atoi(f[0]) != i+2 {
+				t.Errorf("certificate %s at member add %d: generation=ready generation=status %q, want Ready at generation %d", name, i+1, got[name], i+2)
+			}
 		}
 	}
 }
