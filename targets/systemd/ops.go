@@ -191,7 +191,7 @@ func SnapshotScriptFor(m *render.Model, mem *render.Member) []byte {
 // maintenance guide: defragmentation blocks the member it runs on, so it
 // runs on one member at a time (the timers are spread) and never while
 // another member is down; a NOSPACE alarm is cleared by compacting,
-// defragmenting, then disarming.
+// defragmenting every member, then disarming.
 func DefragScriptFor(m *render.Model, mem *render.Member) []byte {
 	spec := m.Spec
 	var b bytes.Buffer
@@ -202,7 +202,8 @@ func DefragScriptFor(m *render.Model, mem *render.Member) []byte {
 	w("#")
 	w("# Defragments the local member only, and only when at least %d%% and", spec.Defrag.FreePercent)
 	w("# %d bytes of its database are free (dbSize - dbSizeInUse from", spec.Defrag.MinFreeBytes)
-	w("# `etcdctl endpoint status -w json`) or a NOSPACE alarm is raised. Exits %d", DefragUnhealthyExit)
+	w("# `etcdctl endpoint status -w json`); under a NOSPACE alarm it compacts,")
+	w("# defragments every member and disarms the alarm. Exits %d", DefragUnhealthyExit)
 	w("# without touching anything when any member is unhealthy.")
 	w("# https://etcd.io/docs/v3.6/op-guide/maintenance/")
 	w("set -eu")
@@ -251,8 +252,15 @@ func DefragScriptFor(m *render.Model, mem *render.Member) []byte {
 	w("\t# Compaction frees the old revisions that filled the quota; an")
 	w("\t# already compacted revision is not an error here.")
 	w("\tctl compact --physical \"$revision\" || echo \"etcd-defrag: compact $revision failed; defragmenting anyway\" >&2")
+	w("\t# Every member, one at a time: each checks every write against its own")
+	w("\t# file's size (dbSize; BackendQuota.Available, etcd's")
+	w("\t# server/storage/quota.go), so a disarm while any file is still above")
+	w("\t# the quota is undone by the next write. The cluster takes no writes")
+	w("\t# until then anyway; the other members' slots may be hours away.")
+	w("\tctl defrag --cluster")
+	w("else")
+	w("\tctl defrag")
 	w("fi")
-	w("ctl defrag")
 	w("status=$(ctl endpoint status -w json)")
 	w("after=$(field dbSize)")
 	w("if [ -n \"$nospace\" ]; then")
