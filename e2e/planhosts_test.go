@@ -55,7 +55,7 @@ func TestPlanHosts(t *testing.T) {
 	})
 	t.Logf("five hosts booted, SSH up: %s", time.Since(start).Round(100*time.Millisecond))
 	// The hooks log in as a sudo user; root cannot log in at all.
-	l.hs.addSudoUser(t, "deploy", true)
+	l.hs.addSudoUser(t, "deploy")
 	l.sshUser = "deploy"
 	for _, h := range l.hs.Hosts {
 		if out, err := h.exec("test -e /usr/local/bin/etcd"); err == nil {
@@ -467,8 +467,8 @@ func copyTool(h *host, bin string) {
 // rsync's far end included, through sudo -n. sudo is this machine's
 // (hosts-deps installs it; the hosts' image is the same Debian release, as
 // for rsync), with its plugin and configuration; the user logs in with the
-// test's key. noRoot removes root's key: nothing logs in as root then.
-func (hs *hostSet) addSudoUser(t *testing.T, user string, noRoot bool) {
+// test's key. Root's key is removed: nothing logs in as root then.
+func (hs *hostSet) addSudoUser(t *testing.T, user string) {
 	t.Helper()
 	for _, h := range hs.Hosts {
 		copyTool(h, "/usr/bin/sudo")
@@ -482,10 +482,8 @@ func (hs *hostSet) addSudoUser(t *testing.T, user string, noRoot bool) {
 		h.write("etc/hosts", 0o644, "127.0.0.1\tlocalhost\n127.0.1.1\t"+h.Name+"\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 		h.execOK(fmt.Sprintf("useradd --create-home --shell /bin/sh %[1]s && "+
 			"install -d -m 0700 -o %[1]s -g %[1]s /home/%[1]s/.ssh && "+
-			"install -m 0600 -o %[1]s -g %[1]s /root/.ssh/authorized_keys /home/%[1]s/.ssh/", user))
-		if noRoot {
-			h.execOK("rm /root/.ssh/authorized_keys")
-		}
+			"install -m 0600 -o %[1]s -g %[1]s /root/.ssh/authorized_keys /home/%[1]s/.ssh/ && "+
+			"rm /root/.ssh/authorized_keys", user))
 	}
 	hs.users = append(hs.users, user)
 }
